@@ -1,0 +1,149 @@
+"""Benchmark: extraction from MariaDB into Iceberg raw, side by side with the raw client.
+
+Fills `web_events` (13 columns: ids, text, JSON, timestamps) in a scratch MariaDB database with
+N rows, then measures in one run:
+  - the raw client: `mariadb --quick -e "select * from web_events" > /dev/null`
+  - Shoplake's full extraction (read, protect, diff, write Parquet, one Iceberg commit), in a child
+    process whose peak RSS is its own
+  - the same at a smaller size, to show memory does not grow with the table
+  - an incremental run after 1% of the rows changed
+Prints a table and writes the figures as JSON (the last line printed is the JSON file's path).
+
+    .venv/bin/python benchmarks/extract_mysql.py --rows 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pymysql
+
+DATABASE = "shoplake_bench_extract"
+FILL = """
+INSERT INTO web_events (event_id, session_id, customer_id, event_type, product_id, order_id, channel,
+                        traffic_source, device_type, country, occurred_at, properties, updated_at)
+SELECT seq, CONCAT('sess-', LPAD(seq DIV 5, 10, '0')), IF(seq % 3 = 0, NULL, seq DIV 50),
+       ELT(1 + seq % 5, 'session_start', 'product_view', 'add_to_cart', 'checkout', 'purchase'),
+       IF(seq % 5 = 0, NULL, seq % 1000), IF(seq % 5 = 4, seq DIV 5, NULL),
+       ELT(1 + seq % 2, 'web', 'mobile_app'),
+       ELT(1 + seq % 6, 'organic', 'paid_search', 'social', 'email', 'referral', 'direct'),
+       ELT(1 + seq % 3, 'desktop', 'mobile', 'tablet'), ELT(1 + seq % 4, 'US', 'DE', 'GB', 'JP'),
+       TIMESTAMP('2025-01-01') + INTERVAL seq SECOND,
+       CONCAT('{{"page": "/product/', seq % 1000, '", "referrer": "search"}}'),
+       TIMESTAMP('2025-01-01') + INTERVAL seq SECOND
+FROM seq_{lo}_to_{hi}
+"""
+
+CHILD = """
+import json, resource, sys, time
+from orchestration.extract.extract_table import extract_table
+from orchestration.settings import Settings
+from orchestration.source.schema import table
+start = time.perf_counter()
+r = extract_table(table("web_events"), Settings.from_env(), run_id=sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - start, "rows_read": r.rows_read, "written": r.rows_written,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def sh(sql: str, database: str | None = DATABASE) -> None:
+    con = pymysql.connect(host="127.0.0.1", user="root", database=database, autocommit=True)
+    con.cursor().execute(sql)
+    con.close()
+
+
+def fill(rows: int) -> float:
+    from orchestration.source.database import SourceDatabase
+
+    sh(f"DROP DATABASE IF EXISTS {DATABASE}", None)
+    sh(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4", None)
+    SourceDatabase(f"mysql://root@127.0.0.1:3306/{DATABASE}").create_schema()
+    started = time.perf_counter()
+    step = 1_000_000
+    for lo in range(1, rows + 1, step):
+        sh(FILL.format(lo=lo, hi=min(rows, lo + step - 1)))
+    return time.perf_counter() - started
+
+
+def raw_client_seconds() -> float:
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    started = time.perf_counter()
+    subprocess.run(
+        [client, "--quick", "-h127.0.0.1", "-uroot", DATABASE, "-e", "select * from web_events"],
+        stdout=subprocess.DEVNULL, check=True,
+    )
+    return time.perf_counter() - started
+
+
+def extract(home: Path, run_id: str) -> dict:
+    env = {**os.environ, "SHOPLAKE_HOME": str(home), "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:3306/{DATABASE}"}
+    out = subprocess.run([sys.executable, "-c", CHILD, run_id], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--small-rows", type=int, default=1_000_000)
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="shoplake-bench-"))
+    figures: dict = {
+        "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                    "platform": platform.platform()},
+        "date": dt.date.today().isoformat(),
+        "table": "web_events (13 columns)",
+    }
+    try:
+        # Small size first: same code, fewer rows, to compare peak memory.
+        fill(args.small_rows)
+        small = extract(work / "small", "bench-small")
+        figures["small"] = {"rows": args.small_rows, **small}
+
+        figures["fill_seconds"] = round(fill(args.rows), 1)
+        raw = raw_client_seconds()
+        full = extract(work / "large", "bench-full")
+        sh(f"UPDATE web_events SET properties = '{{\"page\": \"/changed\"}}' WHERE event_id % 100 = 0")
+        incremental = extract(work / "large", "bench-incremental")
+        figures.update(
+            rows=args.rows,
+            raw_client={"seconds": round(raw, 2), "rows_per_second": round(args.rows / raw)},
+            full={**full, "rows_per_second": round(args.rows / full["seconds"])},
+            incremental={**incremental, "changed_rows": args.rows // 100},
+        )
+        figures["full_vs_raw_client"] = round((args.rows / full["seconds"]) / (args.rows / raw), 2)
+        figures["incremental_fraction"] = round(incremental["seconds"] / full["seconds"], 3)
+    finally:
+        sh(f"DROP DATABASE IF EXISTS {DATABASE}", None)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nExtraction of {figures['table']} from MariaDB into Iceberg raw "
+          f"({figures['machine']['cores']} cores, {figures['machine']['memory_gb']} GiB, {figures['date']})\n")
+    print(f"{'run':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>13}")
+    print(f"{'mariadb --quick > /dev/null':<34}{args.rows:>12,}{figures['raw_client']['seconds']:>10.2f}"
+          f"{figures['raw_client']['rows_per_second']:>12,}{'':>13}")
+    for label, key, rows in (("shoplake full extract (small)", "small", args.small_rows), ("shoplake full extract", "full", args.rows)):
+        f = figures[key]
+        print(f"{label:<34}{rows:>12,}{f['seconds']:>10.2f}{round(rows / f['seconds']):>12,}{f['peak_rss_mb']:>13.0f}")
+    inc = figures["incremental"]
+    print(f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}{inc['peak_rss_mb']:>13.0f}")
+    print(f"\nfull extract / raw client rate: {figures['full_vs_raw_client']}x   "
+          f"incremental / full time: {figures['incremental_fraction']:.1%}")
+    out = Path(args.output or Path(__file__).with_name("results") / f"extract_mysql_{args.rows}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Every ML asset and asset check, for orchestration.definitions to load.
+
+Per family (churn, fraud, forecasting): ``ml/<family>_model`` trains and registers a challenger, the
+blocking check ``<family>_challenger_beats_champion`` gates it, ``ml/<family>_promotion`` moves
+``@champion``, and the scoring assets publish ``prod.*`` tables from ``@champion``.
+"""
+
+from ml_assets.churn.assets import CHURN_ASSETS, CHURN_CHECKS
+from ml_assets.forecasting.assets import FORECASTING_ASSETS, FORECASTING_CHECKS
+from ml_assets.fraud.assets import FRAUD_ASSETS, FRAUD_CHECKS
+
+ML_ASSETS = [*FORECASTING_ASSETS, *CHURN_ASSETS, *FRAUD_ASSETS]
+ML_ASSET_CHECKS = [*FORECASTING_CHECKS, *CHURN_CHECKS, *FRAUD_CHECKS]

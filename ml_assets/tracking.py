@@ -1,0 +1,81 @@
+"""MLflow set-up shared by every model family: tracking store, experiments, lineage tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from orchestration.settings import Settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def configure(settings: Settings) -> MlflowClient:
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+def experiment(settings: Settings, name: str) -> str:
+    """The experiment's id, created with its artifacts under the configured artifact root."""
+    client = configure(settings)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=f"{settings.mlflow_artifact_root}/{name}")
+
+
+def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(model_name, alias).version
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def log_sklearn_model(model, input_example, predictions):
+    """Log a scikit-learn compatible model in MLflow's safe skops format.
+
+    skops refuses to load types it was not told to trust; the types trusted are exactly those of
+    the object Shoplake itself built and saved, which is what makes trusting them safe.
+    """
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(input_example, predictions),
+        input_example=input_example,
+        skops_trusted_types=trusted,
+    )
+
+
+def log_candidate(experiment_id: str, run_name: str, tags: dict[str, str], params: dict, metrics: dict[str, float],
+                  model, input_example, predictions, figures: dict | None = None) -> LoggedRun:
+    """One MLflow run for one candidate: parameters, metrics, the model (signature + input example),
+    plots and lineage tags."""
+    from ml_assets import reporting
+
+    plot_metadata: dict = {}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        info = log_sklearn_model(model, input_example, predictions)
+        for name, fig in (figures or {}).items():
+            plot_metadata.update(reporting.log_figure(fig, name))
+    return LoggedRun(run.info.run_id, info.model_uri, plot_metadata)
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    run_id: str
+    model_uri: str
+    plot_metadata: dict

@@ -1,0 +1,297 @@
+"""The ``shoplake`` command: generate and advance the demo shop, query prod, prepare dbt.
+
+Every error a user can cause ends in one line naming the problem and the fix (exit code 2), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dates are written YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoplake", description="Shoplake: the e-commerce analytics lakehouse.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="create the demo shop (SQLite by default, or a MySQL URL)")
+    g.add_argument("--customers", type=_positive("--customers"), default=1000)
+    g.add_argument("--days", type=_positive("--days"), default=120)
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--end-date", type=_date, default=None, help="last day of activity (default 2026-10-31)")
+    g.add_argument("--dirty-rate", type=float, default=None, help="fraction of planted dirty rows per kind")
+    g.add_argument("--source", default=None, help="database URL (default: SHOPLAKE_SOURCE_URL or the demo SQLite file)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing shop")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = sub.add_parser("simulate", help="advance the shop in place: new activity, updates, hard deletes")
+    s.add_argument("--days", type=_positive("--days"), default=1)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--source", default=None)
+    s.add_argument("--quiet", action="store_true")
+
+    q = sub.add_parser("sql", help="query the published prod, curated and quarantine tables")
+    q.add_argument("query", nargs="?", help='e.g. "select count(*) from prod.fct_orders"; omit it for an interactive session')
+    q.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
+    q.add_argument("--output", default=None, help="write to this file instead of standard output")
+    q.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
+
+    sub.add_parser("tables", help="list the tables you can query")
+    sub.add_parser("prepare", help="parse the dbt project so Dagster can load it (run once after install)")
+    sub.add_parser("where", help="print where everything is and how to look at it")
+    m = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1:5000")
+    m.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return COMMANDS[args.command](args, settings)
+    except UsageError as exc:
+        print(f"shoplake {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _source_url(args, settings: Settings) -> str:
+    return args.source or settings.source_url
+
+
+def cmd_generate(args, settings: Settings) -> int:
+    from orchestration.source.database import SourceDatabase, SourceUnavailable
+    from orchestration.source.generate import ShopConfig, generate_shop
+
+    url = _source_url(args, settings)
+    kwargs = {"customers": args.customers, "days": args.days, "seed": args.seed}
+    if args.end_date:
+        kwargs["end_date"] = args.end_date
+    if args.dirty_rate is not None:
+        kwargs["dirty_rate"] = args.dirty_rate
+    try:
+        config = ShopConfig(**kwargs)
+        config.validate()
+        db = SourceDatabase(url)
+        if db.kind == "sqlite" and db.sqlite_path.exists() and not args.overwrite:
+            raise UsageError(f"{db.sqlite_path} already exists: pass --overwrite to replace it")
+        counts = generate_shop(config, url, settings.truth_dir, progress=not args.quiet)
+    except (ValueError, SourceUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    total = sum(counts.values())
+    print(f"generated {total:,} rows into {SourceDatabase(url).redacted_url}; ground truth in {settings.truth_dir}")
+    for name, n in counts.items():
+        print(f"  {name:<16} {n:>12,}")
+    return 0
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from orchestration.source.database import SourceUnavailable
+    from orchestration.source.simulate import simulate_shop
+
+    try:
+        summary = simulate_shop(args.days, _source_url(args, settings), settings.truth_dir, seed=args.seed, progress=not args.quiet)
+    except (ValueError, SourceUnavailable, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"advanced the shop by {args.days} day(s)")
+    for key, value in summary.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_sql(args, settings: Settings) -> int:
+    import duckdb
+
+    from orchestration import query
+
+    con = query.connect(settings)
+    if args.query is None:
+        return _interactive(con, settings, args)
+    try:
+        result = query.run_query(con, args.query)
+    except query.UnknownTable as exc:
+        raise UsageError(str(exc)) from None
+    except duckdb.Error as exc:
+        raise UsageError(f"{exc}\nTables you can query: {', '.join(query.published_tables(con)) or 'none yet'}") from None
+    if result.description is None:
+        return 0
+    table = result.fetch_arrow_table()
+    _write_result(table, args.format, args.output, args.max_rows)
+    return 0
+
+
+def _interactive(con, settings: Settings, args) -> int:
+    """A small SQL prompt: statements end with `;`; `.tables`, `.refresh`, `.quit`."""
+    from orchestration import query
+
+    print("Shoplake SQL over the published Iceberg tables. End statements with ';'. "
+          ".tables lists tables, .refresh re-reads the newest snapshots, .quit leaves.")
+    buffer = ""
+    while True:
+        try:
+            line = input("shoplake> " if not buffer else "     ...> ")
+        except EOFError:
+            print()
+            return 0
+        command = line.strip()
+        if not buffer and command in (".quit", ".exit"):
+            return 0
+        if not buffer and command == ".tables":
+            print("\n".join(query.published_tables(con)))
+            continue
+        if not buffer and command == ".refresh":
+            con = query.connect(settings)
+            print("now reading the newest snapshots")
+            continue
+        buffer += line + "\n"
+        if not command.endswith(";"):
+            continue
+        statement, buffer = buffer.strip().rstrip(";"), ""
+        try:
+            result = query.run_query(con, statement)
+            if result.description is not None:
+                _write_result(result.fetch_arrow_table(), args.format, None, args.max_rows)
+        except Exception as exc:  # show the error, keep the session
+            print(f"error: {exc}")
+
+
+def _write_result(table, fmt: str, output: str | None, max_rows: int) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    if fmt == "parquet":
+        if not output:
+            raise UsageError("--format parquet needs --output FILE")
+        pq.write_table(table, output)
+        return
+    if fmt == "csv":
+        target = output or sys.stdout.buffer
+        pacsv.write_csv(table, target, pacsv.WriteOptions(quoting_style="needed"))
+        return
+    if fmt == "json":
+        import json
+
+        text = json.dumps(table.to_pylist(), default=str, indent=1)
+    else:
+        text = _render_table(table, max_rows)
+    if output:
+        Path(output).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def _render_table(table, max_rows: int) -> str:
+    names = table.column_names
+    rows = [["NULL" if v is None else str(v) for v in row.values()] for row in table.slice(0, max_rows).to_pylist()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    out = [line, "| " + " | ".join(n.ljust(w) for n, w in zip(names, widths)) + " |", line]
+    out += ["| " + " | ".join(v.rjust(w) for v, w in zip(r, widths)) + " |" for r in rows]
+    out.append(line)
+    if table.num_rows > max_rows:
+        out.append(f"({table.num_rows:,} rows, {max_rows} shown; use --format csv for all)")
+    else:
+        out.append(f"({table.num_rows:,} row{'s' if table.num_rows != 1 else ''})")
+    return "\n".join(out)
+
+
+def cmd_tables(args, settings: Settings) -> int:
+    from orchestration import query
+
+    tables = query.published_tables(query.connect(settings))
+    print("\n".join(tables) if tables else "no published tables yet: run `make demo`")
+    return 0
+
+
+def cmd_prepare(args, settings: Settings) -> int:
+    """dagster-dbt loads dbt's manifest at import time; write it with `dbt parse`."""
+    from orchestration.resources import parse_dbt_project
+
+    if parse_dbt_project(settings).returncode:
+        raise UsageError("dbt parse failed (see above): fix the dbt project, then run `shoplake prepare` again")
+    print(f"dbt manifest ready in {DBT_PROJECT_DIR / 'target'}")
+    # The Dagster instance needs Shoplake's run queue and pool limits (one lakehouse writer at a time).
+    instance_yaml = settings.dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        settings.dagster_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(__file__).with_name("dagster.yaml"), instance_yaml)
+        print(f"Dagster instance settings written to {instance_yaml}")
+    return 0
+
+
+def cmd_where(args, settings: Settings) -> int:
+    print(
+        f"""
+Shoplake is ready. Everything it wrote is under {settings.home}
+
+  Dagster UI     make dev          then open http://127.0.0.1:3000 (asset graph, runs, checks)
+  SQL            .venv/bin/shoplake sql "select * from prod.daily_sales order by order_date desc limit 10"
+                 .venv/bin/shoplake tables      (every table you can query)
+  MLflow UI      make mlflow       then open http://127.0.0.1:5000 (experiments, registered models)
+
+  source shop    {settings.source_url}
+  ground truth   {settings.truth_dir}
+  Iceberg        catalog {settings.catalog_uri}
+                 warehouse {settings.warehouse}
+  MLflow store   {settings.mlflow_tracking_uri}
+"""
+    )
+    return 0
+
+
+def cmd_mlflow_ui(args, settings: Settings) -> int:
+    mlflow = Path(sys.executable).parent / "mlflow"
+    cmd = [
+        str(mlflow), "ui", "--host", "127.0.0.1", "--port", str(args.port),
+        "--backend-store-uri", settings.mlflow_tracking_uri,
+        "--default-artifact-root", settings.mlflow_artifact_root,
+    ]
+    return subprocess.call(cmd)
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "simulate": cmd_simulate,
+    "sql": cmd_sql,
+    "tables": cmd_tables,
+    "prepare": cmd_prepare,
+    "where": cmd_where,
+    "mlflow-ui": cmd_mlflow_ui,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

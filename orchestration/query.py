@@ -1,0 +1,51 @@
+"""Read-only SQL over the published Iceberg tables: what analysts, notebooks and tests query.
+
+Each query session pins every table to the snapshot current when it opened, so an answer never
+mixes two runs, and nothing here ever opens the pipeline's DuckDB file.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
+from orchestration.settings import Settings
+
+DEFAULT_NAMESPACES = ("prod", "curated", "quarantine")
+
+
+class UnknownTable(LookupError):
+    pass
+
+
+def connect(settings: Settings, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per published table: ``prod.fct_orders`` and so on."""
+    catalog = load_catalog(settings)
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir)
+    for ns in namespaces:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
+        for ident in catalog.list_tables(ns):
+            ice = catalog.load_table(ident)
+            if ice.current_snapshot() is None:
+                continue
+            con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
+    return con
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+        f"WHERE table_schema IN ({', '.join(repr(n) for n in NAMESPACES)}) ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str):
+    """Execute ``sql``; an unknown table or bad SQL becomes an error that lists what exists."""
+    try:
+        return con.execute(sql)
+    except duckdb.CatalogException as exc:
+        tables = published_tables(con)
+        listing = ", ".join(tables) if tables else "none yet: materialize the pipeline first (make demo)"
+        raise UnknownTable(f"{str(exc).splitlines()[0]}\nTables you can query: {listing}") from exc

@@ -1,0 +1,80 @@
+"""Expose the current Iceberg raw snapshots to dbt as DuckDB views ``raw.<table>``.
+
+iceberg_scan over a snapshot's metadata file is zero-copy, and pinning the view to the metadata
+location read *before* dbt starts makes one dbt build see one consistent snapshot per table, even if
+an extraction commits while it runs.
+
+Besides the source tables, ``prod.compliance_report`` reads two tables the orchestration writes:
+``raw.check_results`` (the check ledger, orchestration/checks/results.py) and, once the fraud model
+has scored, ``raw.high_risk_transactions`` (a view of the published ``prod.high_risk_transactions``
+with the run that scored it).
+"""
+
+from __future__ import annotations
+
+from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.catalog import load_catalog, snapshot_property, table_or_none
+from orchestration.settings import Settings
+from orchestration.source.schema import TABLES
+from orchestration.transform.publish import PUBLISHED_BY_PROPERTY
+
+
+class RawLayerMissing(RuntimeError):
+    pass
+
+
+def refresh_raw_views(settings: Settings) -> dict[str, int]:
+    """(Re)create ``raw.<table>`` views in the transform database; returns each table's snapshot id."""
+    catalog = load_catalog(settings)
+    snapshots, missing = {}, []
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        for t in TABLES:
+            ice = table_or_none(catalog, f"raw.{t.name}")
+            if ice is None or ice.current_snapshot() is None:
+                missing.append(t.name)
+                continue
+            con.execute(f"CREATE OR REPLACE VIEW raw.{t.name} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
+            snapshots[t.name] = ice.current_snapshot().snapshot_id
+        _create_audit_views(con, catalog, settings)
+    finally:
+        con.close()
+    if missing:
+        raise RawLayerMissing(
+            f"raw tables {', '.join(missing)} have never been extracted: materialize the raw assets first "
+            "(`dagster asset materialize -m orchestration.definitions --select 'raw/*'`)"
+        )
+    return snapshots
+
+
+HIGH_RISK_TRANSACTIONS = "prod.high_risk_transactions"
+
+
+def refresh_audit_views(settings: Settings) -> None:
+    """Re-point ``raw.check_results`` (and ``raw.high_risk_transactions``) at their current snapshots."""
+    catalog = load_catalog(settings)
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        _create_audit_views(con, catalog, settings)
+    finally:
+        con.close()
+
+
+def _create_audit_views(con, catalog, settings: Settings) -> None:
+    from orchestration.checks.results import ensure_ledger  # the ledger's owner; imported late to keep layers apart
+
+    ledger = ensure_ledger(settings)
+    con.execute(f"CREATE OR REPLACE VIEW raw.check_results AS SELECT * FROM iceberg_scan('{ledger.metadata_location}')")
+    scores = table_or_none(catalog, HIGH_RISK_TRANSACTIONS)
+    if scores is None or scores.current_snapshot() is None:
+        con.execute("DROP VIEW IF EXISTS raw.high_risk_transactions")
+        return
+    scored_by = (snapshot_property(scores, PUBLISHED_BY_PROPERTY) or "unknown").replace("'", "''")
+    con.execute(
+        "CREATE OR REPLACE VIEW raw.high_risk_transactions AS "
+        f"SELECT *, '{scored_by}' AS _scored_by_run_id, {scores.current_snapshot().snapshot_id} AS _snapshot_id "
+        f"FROM iceberg_scan('{scores.metadata_location}')"
+    )

@@ -1,0 +1,193 @@
+"""Change capture into Iceberg raw: exactly once, deletes as markers, cards never in clear."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from orchestration.extract import extract_table as et
+from orchestration.lakehouse.catalog import load_catalog, snapshot_property
+from orchestration.lakehouse.pii import keyed_token
+from orchestration.source import schema
+from orchestration.source.database import SourceDatabase, SourceUnavailable
+
+T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250_000)
+PAYMENTS = schema.table("payments")
+TICKETS = schema.table("support_tickets")
+
+
+def payment(pid: int, updated_at: dt.datetime, status: str = "captured", card: str | None = "4539 1488 0343 6467") -> dict:
+    return {
+        "payment_id": pid, "order_id": pid, "method": "card" if card else "paypal", "card_number": card,
+        "card_country": "US" if card else None, "ip_country": "US", "device_type": "mobile",
+        "amount": Decimal("1234.56"), "currency": "USD", "status": status, "paid_at": T0,
+        "chargeback_at": None, "updated_at": updated_at,
+    }
+
+
+def insert(settings, table: schema.Table, rows: list[dict]) -> None:
+    db = SourceDatabase(settings.source_url)
+    con = db.connect(create=True)
+    db.insert(con, table.name, pa.Table.from_pylist(rows, schema=table.arrow_schema()))
+    con.commit()
+    con.close()
+
+
+def execute(settings, sql: str) -> None:
+    db = SourceDatabase(settings.source_url)
+    con = db.connect()
+    con.execute(sql)
+    con.commit()
+    con.close()
+
+
+def raw_rows(settings, name: str) -> list[dict]:
+    rows = load_catalog(settings).load_table(f"raw.{name}").scan().to_arrow().to_pylist()
+    return sorted(rows, key=lambda r: (r["_extracted_at"], r["payment_id"] if "payment_id" in r else 0))
+
+
+@pytest.fixture
+def source(shoplake_home):
+    SourceDatabase(shoplake_home.source_url).create_schema(drop_existing=True)
+    return shoplake_home
+
+
+def test_first_run_captures_everything_and_tokenizes_cards(source):
+    insert(source, PAYMENTS, [payment(1, T0), payment(2, T0, card=None)])
+    result = et.extract_table(PAYMENTS, source, run_id="run-1")
+    assert (result.inserted, result.updated, result.deleted) == (2, 0, 0)
+    rows = raw_rows(source, "payments")
+    assert "card_number" not in rows[0]
+    assert (rows[0]["card_bin"], rows[0]["card_last4"]) == ("453914", "6467")
+    assert rows[0]["card_token"] == keyed_token("4539148803436467", source.pii_key)
+    assert rows[1]["card_token"] is None
+    assert rows[0]["amount"] == Decimal("1234.56")
+    assert rows[0]["updated_at"] == T0  # milliseconds survive
+    ice = load_catalog(source).load_table("raw.payments")
+    assert snapshot_property(ice, et.WATERMARK_PROPERTY) == "2026-03-01T12:00:00.250"
+    assert snapshot_property(ice, et.RUN_ID_PROPERTY) == "run-1"
+
+
+def test_rerun_without_changes_commits_nothing(source):
+    insert(source, PAYMENTS, [payment(1, T0)])
+    first = et.extract_table(PAYMENTS, source, run_id="run-1")
+    again = et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert again.rows_written == 0 and again.snapshot_id is None
+    assert len(raw_rows(source, "payments")) == 1
+    assert again.watermark == first.watermark
+
+
+def test_rows_sharing_the_watermark_millisecond_are_not_lost(source):
+    insert(source, PAYMENTS, [payment(1, T0), payment(2, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    # Committed late with the very same millisecond as the watermark, plus an update to that millisecond.
+    insert(source, PAYMENTS, [payment(3, T0)])
+    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-01 12:00:00.250' WHERE payment_id = 2")
+    execute(source, "UPDATE payments SET status = 'chargeback', updated_at = '2026-03-02 08:00:00.001' WHERE payment_id = 1")
+    result = et.extract_table(PAYMENTS, source, run_id="run-2")
+    # payment 2's updated_at did not move, so that change is indistinguishable from no change: a source
+    # must advance updated_at on update (ON UPDATE CURRENT_TIMESTAMP(3) in the DDL does).
+    assert (result.inserted, result.updated, result.deleted) == (1, 1, 0)
+    latest = {r["payment_id"]: r["status"] for r in raw_rows(source, "payments")}
+    assert latest[1] == "chargeback" and latest[3] == "captured"
+    assert len(raw_rows(source, "payments")) == 4
+
+
+def test_hard_deletes_become_delete_markers(source):
+    insert(source, PAYMENTS, [payment(1, T0), payment(2, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    execute(source, "DELETE FROM payments WHERE payment_id = 2")
+    result = et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert (result.inserted, result.updated, result.deleted) == (0, 0, 1)
+    marker = [r for r in raw_rows(source, "payments") if r["_op"] == "delete"]
+    assert len(marker) == 1 and marker[0]["payment_id"] == 2 and marker[0]["status"] is None
+    # A second run does not delete it again, and a re-inserted key comes back as an insert.
+    assert et.extract_table(PAYMENTS, source, run_id="run-3").rows_written == 0
+    insert(source, PAYMENTS, [payment(2, T0 + dt.timedelta(days=1))])
+    assert et.extract_table(PAYMENTS, source, run_id="run-4").inserted == 1
+
+
+def test_full_refresh_adds_no_duplicates(source):
+    insert(source, PAYMENTS, [payment(i, T0) for i in range(1, 51)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    result = et.extract_table(PAYMENTS, source, run_id="run-2", full_refresh=True)
+    assert result.rows_read == 50 and result.rows_written == 0
+
+
+def test_card_numbers_in_free_text_are_masked_before_disk(source):
+    ticket = {
+        "ticket_id": 1, "customer_id": 1, "order_id": None, "topic": "payment",
+        "body": "my card 4539-1488-0343-6467 was charged twice", "status": "open", "satisfaction": None,
+        "created_at": T0, "resolved_at": None, "updated_at": T0,
+    }
+    insert(source, TICKETS, [ticket])
+    result = et.extract_table(TICKETS, source, run_id="run-1")
+    assert result.card_numbers_masked == 1
+    body = load_catalog(source).load_table("raw.support_tickets").scan().to_arrow().column("body")[0].as_py()
+    assert body == "my card [card ****6467] was charged twice"
+
+
+def test_crash_before_commit_leaves_raw_as_it_was(source, monkeypatch):
+    insert(source, PAYMENTS, [payment(1, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    insert(source, PAYMENTS, [payment(2, T0 + dt.timedelta(hours=1))])
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed between read and commit")
+
+    # Data files of the new rows are already written when delete detection runs: the crash must
+    # still leave the table as it was, because only the final commit makes them part of it.
+    monkeypatch.setattr(et, "_delete_markers", crash)
+    with pytest.raises(RuntimeError):
+        et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert len(raw_rows(source, "payments")) == 1
+    monkeypatch.undo()
+    result = et.extract_table(PAYMENTS, source, run_id="run-3")
+    assert result.inserted == 1 and len(raw_rows(source, "payments")) == 2
+
+
+def test_missing_demo_shop_is_a_clear_error(shoplake_home):
+    with pytest.raises(SourceUnavailable, match="shoplake generate"):
+        et.extract_table(PAYMENTS, shoplake_home, run_id="run-1")
+
+
+@pytest.mark.mariadb
+def test_unreachable_mysql_is_a_clear_error(shoplake_home):
+    settings = shoplake_home.__class__.from_env({"SHOPLAKE_HOME": str(shoplake_home.home), "SHOPLAKE_SOURCE_URL": "mysql://shop:secret@127.0.0.1:1/shop"})
+    with pytest.raises(SourceUnavailable) as err:
+        et.extract_table(PAYMENTS, settings, run_id="run-1")
+    assert "127.0.0.1" in str(err.value) and "secret" not in str(err.value)
+
+
+def test_chunked_reads_commit_once_and_equal_a_single_read(source):
+    insert(source, PAYMENTS, [payment(i, T0 + dt.timedelta(seconds=i)) for i in range(1, 1001)])
+    result = et.extract_table(PAYMENTS, source, run_id="run-1", chunk_rows=64)
+    assert (result.rows_read, result.inserted) == (1000, 1000)
+    ice = load_catalog(source).load_table("raw.payments")
+    # Many chunks, many data files, one metadata commit: readers saw nothing until it was complete.
+    assert len(ice.inspect.files()) > 10
+    assert ice.metadata_location.split("/")[-1].startswith("00001-")
+    assert sorted(r["payment_id"] for r in raw_rows(source, "payments")) == list(range(1, 1001))
+    assert snapshot_property(ice, et.WATERMARK_PROPERTY) == (T0 + dt.timedelta(seconds=1000)).isoformat(timespec="milliseconds")
+
+
+def test_new_source_column_evolves_raw(source):
+    insert(source, PAYMENTS, [payment(1, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    execute(source, "ALTER TABLE payments ADD COLUMN risk_note TEXT")
+    execute(source, "UPDATE payments SET risk_note = 'manual review', updated_at = '2026-03-02 00:00:00.000'")
+    result = et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert result.updated == 1
+    rows = raw_rows(source, "payments")
+    assert [r["risk_note"] for r in rows] == [None, "manual review"]
+
+
+def test_dropped_contract_column_stops_that_table_and_commits_nothing(source):
+    insert(source, PAYMENTS, [payment(1, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    before = load_catalog(source).load_table("raw.payments").metadata_location
+    execute(source, "ALTER TABLE payments DROP COLUMN device_type")
+    with pytest.raises(et.SchemaDrift, match=r"source table payments: column device_type \(VARCHAR\(20\)\) was dropped"):
+        et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert load_catalog(source).load_table("raw.payments").metadata_location == before

@@ -1,0 +1,194 @@
+"""The whole lakehouse, materialized in-process on the demo shop.
+
+The default profile reuses the session's demo lakehouse; the PostgreSQL profile builds its own; the
+second half advances the shop with `shoplake simulate` and runs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import uuid
+
+import polars as pl
+import psycopg2
+import pytest
+from dagster import instance_for_test
+
+from orchestration import cli, query
+from orchestration.checks.card_scan import scan_iceberg_table
+from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
+from orchestration.settings import Settings
+from orchestration.source.schema import TABLES
+from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED, isolated_env, run_job
+
+pytestmark = pytest.mark.slow
+
+PG = "postgres@127.0.0.1:5432"
+
+
+def postgres(sql: str, database: str = "postgres") -> list:
+    con = psycopg2.connect(f"postgresql://{PG}/{database}")
+    con.autocommit = True
+    try:
+        cur = con.cursor()
+        cur.execute(sql)
+        return cur.fetchall() if cur.description else []
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def postgres_instance(database: str):
+    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": f"postgresql://{PG}/{database}"}}}) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module", params=["default", "postgres"])
+def lakehouse(request, tmp_path_factory):
+    """The same end-to-end run on the default profile (SQLite catalog and stores: the session's demo
+    lakehouse) and on the PostgreSQL profile (Iceberg catalog, MLflow backend and Dagster instance
+    in PostgreSQL)."""
+    if request.param == "default":
+        settings, result, checks = request.getfixturevalue("demo_lakehouse")
+        yield settings, result, checks, "default", {}
+        return
+    from orchestration.source.generate import ShopConfig, generate_shop
+
+    mp = pytest.MonkeyPatch()
+    suffix = uuid.uuid4().hex[:8]
+    databases = {role: f"shoplake_test_{role}_{suffix}" for role in ("catalog", "mlflow", "dagster")}
+    for db in databases.values():
+        postgres(f"CREATE DATABASE {db}")
+    try:
+        isolated_env(mp, tmp_path_factory.mktemp("lakehouse-postgres"))
+        mp.setenv("SHOPLAKE_CATALOG_URI", f"postgresql+psycopg2://{PG}/{databases['catalog']}")
+        mp.setenv("MLFLOW_TRACKING_URI", f"postgresql://{PG}/{databases['mlflow']}")
+        settings = Settings.from_env()
+        generate_shop(ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED), settings.source_url, settings.truth_dir, progress=False)
+        with postgres_instance(databases["dagster"]) as instance:
+            result, checks = run_job("shoplake_all", instance)
+        yield settings, result, checks, "postgres", databases
+    finally:
+        mp.undo()
+        for db in databases.values():
+            postgres(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def rerun_daily(profile: str, databases: dict):
+    if profile == "postgres":
+        with postgres_instance(databases["dagster"]) as instance:
+            return run_job("daily_refresh", instance)
+    return run_job("daily_refresh")
+
+
+def source_count(settings: Settings, table: str, where: str = "") -> int:
+    con = sqlite3.connect(settings.source_url.split(":///", 1)[1])
+    try:
+        return con.execute(f'SELECT count(*) FROM "{table}" {where}').fetchone()[0]
+    finally:
+        con.close()
+
+
+def quarantined_by_generator(settings: Settings) -> pl.DataFrame:
+    return pl.read_parquet(settings.truth_dir / "dirty_rows.parquet").filter(pl.col("action") == "quarantine")
+
+
+def sql(settings: Settings, text: str):
+    return query.run_query(query.connect(settings), text).fetchall()
+
+
+def test_every_asset_materializes_and_every_check_passes(lakehouse):
+    settings, result, checks, _, _ = lakehouse
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks if not c.passed]
+    assert failed == []
+    assert len(checks) >= len(TABLES)  # at least the card check of every raw table
+
+
+def test_prod_orders_equal_valid_source_orders(lakehouse, capsys):
+    settings, _, _, profile, databases = lakehouse
+    dirty_orders = quarantined_by_generator(settings).filter(pl.col("table") == "orders")["key"].n_unique()
+    expected = source_count(settings, "orders") - dirty_orders
+    assert dirty_orders > 0  # the generator planted some, so the equality below means something
+    assert cli.main(["sql", "select count(*) AS n from prod.fct_orders", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == ["n", str(expected)]
+
+
+def test_counts_reconcile_layer_to_layer(lakehouse):
+    settings, _, _, profile, databases = lakehouse
+    dirty = quarantined_by_generator(settings)
+    for t in TABLES:
+        source = source_count(settings, t.name)
+        live_raw = sql(
+            settings,
+            f"""SELECT count(*) FROM (
+                  SELECT _op FROM iceberg_scan('{load_catalog(settings).load_table(f"raw.{t.name}").metadata_location}')
+                  QUALIFY row_number() OVER (PARTITION BY {', '.join(t.primary_key)} ORDER BY _extracted_at DESC) = 1
+                ) WHERE _op <> 'delete'""",
+        )[0][0]
+        curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]
+        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][0]
+        planted = dirty.filter(pl.col("table") == t.name)["key"].n_unique()
+        assert (live_raw, curated + quarantined, quarantined) == (source, source, planted), t.name
+
+
+def test_no_card_number_anywhere_in_the_lakehouse(lakehouse):
+    settings, _, _, profile, databases = lakehouse
+    cards_at_source = source_count(settings, "payments", "WHERE card_number IS NOT NULL")
+    assert cards_at_source > 100
+    catalog = load_catalog(settings)
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir)
+    scanned = 0
+    for ns in NAMESPACES:
+        for ident in catalog.list_tables(ns):
+            result = scan_iceberg_table(con, ".".join(ident), catalog.load_table(ident))
+            assert result.leaks == 0, result.samples
+            scanned += result.rows
+    assert scanned > cards_at_source
+    # ...and the masked free text is still there, readable, without the number.
+    masked = sql(settings, "SELECT count(*) FROM curated.support_tickets WHERE body LIKE '%[card ****%'")[0][0]
+    assert masked > 0
+
+
+def test_mlflow_holds_the_churn_runs_and_a_registered_version(lakehouse):
+    settings, _, _, profile, databases = lakehouse
+    from ml_assets import tracking
+
+    client = tracking.configure(settings)
+    exp = client.get_experiment_by_name("churn")
+    runs = client.search_runs([exp.experiment_id])
+    assert {r.data.tags["candidate"] for r in runs} == {"logistic_rfm", "xgboost"}
+    assert all(0.5 < r.data.metrics["roc_auc"] <= 1.0 for r in runs)
+    assert all(r.data.tags["dagster_run_id"] for r in runs)
+    versions = client.search_model_versions("name='shoplake_churn'")
+    assert versions
+    champion = client.get_model_version_by_alias("shoplake_churn", "champion")
+    assert champion.tags["dagster_run_id"]  # traceable to the run (and its snapshots) that trained it
+
+
+def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
+    settings, _, _, profile, databases = lakehouse
+    from orchestration.source.simulate import simulate_shop
+
+    simulate_shop(5, settings.source_url, settings.truth_dir, seed=3, progress=False)
+    result, checks = rerun_daily(profile, databases)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert [c for c in checks if not c.passed] == []
+    dirty = quarantined_by_generator(settings)
+    for t in TABLES:
+        source = source_count(settings, t.name)
+        curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]
+        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][0]
+        assert (curated + quarantined, quarantined) == (source, dirty.filter(pl.col("table") == t.name)["key"].n_unique()), t.name
+
+
+def test_postgres_profile_keeps_catalog_and_mlflow_in_postgres(lakehouse):
+    settings, _, _, profile, databases = lakehouse
+    if profile != "postgres":
+        pytest.skip("only for the PostgreSQL profile")
+    tables = postgres("SELECT table_namespace, table_name FROM iceberg_tables", databases["catalog"])
+    assert ("prod", "fct_orders") in tables and ("raw", "payments") in tables
+    assert postgres("SELECT count(*) FROM runs", databases["mlflow"])[0][0] >= 2
+    assert postgres("SELECT count(*) FROM runs", databases["dagster"])[0][0] >= 1

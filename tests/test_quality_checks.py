@@ -1,0 +1,178 @@
+"""The quality checks on their own: pandera schemas on hand-made frames, the leak scanner on a
+DuckDB relation, the failure metadata, and the check-results ledger. No pipeline run needed."""
+
+import datetime as dt
+from decimal import Decimal
+
+import dagster as dg
+import duckdb
+import pandera.polars as pa
+import polars as pl
+import pytest
+
+from orchestration.checks import results
+from orchestration.checks.card_scan import scan_published_table
+from orchestration.checks.quality_checks import CHECKED_TABLES, failure_metadata, schema_for
+from orchestration.checks.schemas_curated import CURATED_SCHEMAS, quarantine_schema, rules_of
+from orchestration.checks.schemas_prod import PROD_SCHEMAS
+from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.source.quality_rules import QUARANTINE, RULES
+
+T0 = dt.datetime(2026, 5, 1, 10, 0)
+CARD = "4539148803436467"  # Luhn-valid, Visa range, not a published test number
+
+
+def orders_frame(**overrides) -> pl.DataFrame:
+    row = {
+        "order_id": 1, "customer_id": 7, "ordered_at": T0, "status": "paid", "channel": "web", "currency": "EUR",
+        "shipping_country": "DE", "promo_code": None, "subtotal": Decimal("19.50"), "discount": Decimal("1.00"),
+        "shipping_fee": Decimal("4.99"), "total": Decimal("23.49"), "notes": None, "updated_at": T0, "_extracted_at": T0,
+    }
+    rows = [row, {**row, "order_id": 2}]
+    rows[1].update(overrides)
+    money = pl.Decimal(12, 2)
+    schema = {
+        "order_id": pl.Int64, "customer_id": pl.Int64, "ordered_at": pl.Datetime("us"), "status": pl.String,
+        "channel": pl.String, "currency": pl.String, "shipping_country": pl.String, "promo_code": pl.String,
+        "subtotal": money, "discount": money, "shipping_fee": money, "total": money, "notes": pl.String,
+        "updated_at": pl.Datetime("us"), "_extracted_at": pl.Datetime("us"),
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def failed_checks(model, frame: pl.DataFrame) -> set[str]:
+    try:
+        model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return set(errors.failure_cases["check"].to_list())
+    return set()
+
+
+def test_a_valid_order_passes():
+    assert failed_checks(CURATED_SCHEMAS["orders"], orders_frame()) == set()
+
+
+@pytest.mark.parametrize(
+    ("override", "check"),
+    [
+        ({"total": Decimal("23.50")}, "total_adds_up"),  # one cent off
+        ({"status": "lost"}, "isin"),
+        ({"currency": "eur"}, "str_matches"),
+        ({"order_id": 1}, "field_uniqueness"),
+        ({"customer_id": None}, "not_nullable"),
+        ({"discount": Decimal("-1.00"), "total": Decimal("25.49")}, "greater_than_or_equal_to(0)"),
+    ],
+)
+def test_orders_schema_catches(override, check):
+    found = failed_checks(CURATED_SCHEMAS["orders"], orders_frame(**override))
+    assert any(check in c for c in found), found
+
+
+def test_schemas_are_strict_about_columns_and_types():
+    frame = orders_frame()
+    assert any("column_in_dataframe" in c for c in failed_checks(CURATED_SCHEMAS["orders"], frame.drop("notes")))
+    assert any("column_in_schema" in c for c in failed_checks(CURATED_SCHEMAS["orders"], frame.with_columns(extra=pl.lit(1))))
+    widened = frame.with_columns(pl.col("total").cast(pl.Decimal(18, 2)))
+    assert any("dtype" in c for c in failed_checks(CURATED_SCHEMAS["orders"], widened))
+
+
+def test_card_details_belong_to_card_payments_only():
+    row = {
+        "payment_id": 1, "order_id": 1, "method": "paypal", "card_bin": "453914", "card_last4": "6467",
+        "card_token": "a" * 52, "card_country": "DE", "ip_country": "DE", "device_type": "mobile",
+        "amount": Decimal("23.49"), "currency": "EUR", "status": "captured", "paid_at": T0, "chargeback_at": None,
+        "updated_at": T0, "_extracted_at": T0,
+    }
+    frame = pl.DataFrame([row], schema_overrides={"amount": pl.Decimal(12, 2), "paid_at": pl.Datetime("us"),
+                                                  "chargeback_at": pl.Datetime("us"), "updated_at": pl.Datetime("us"),
+                                                  "_extracted_at": pl.Datetime("us")})
+    assert "card_details_only_for_cards" in failed_checks(CURATED_SCHEMAS["payments"], frame)
+    assert failed_checks(CURATED_SCHEMAS["payments"], frame.with_columns(method=pl.lit("card"))) == set()
+
+
+def test_funnel_must_narrow():
+    row = {
+        "session_date": dt.date(2026, 5, 1), "channel": "web", "sessions": 10, "product_view_sessions": 8,
+        "add_to_cart_sessions": 9, "checkout_sessions": 2, "purchase_sessions": 1, "product_view_rate": 0.8,
+        "add_to_cart_rate": 9 / 8, "checkout_rate": 2 / 9, "purchase_rate": 0.5, "conversion_rate": 0.1, "_extracted_at": T0,
+    }
+    frame = pl.DataFrame([row], schema_overrides={"_extracted_at": pl.Datetime("us")})
+    found = failed_checks(PROD_SCHEMAS["conversion_funnel"], frame)
+    assert "funnel_narrows" in found and any("in_range" in c for c in found)
+
+
+def test_quarantine_schema_knows_the_rules_of_its_table():
+    frame = pl.DataFrame(
+        {"payment_id": [1, 2], "rule": ["payment_amount_mismatch", "orphan_customer"], "offending_values": ["amount=1", "x"],
+         "_extracted_at": [T0, T0]},
+        schema_overrides={"_extracted_at": pl.Datetime("us")},
+    )
+    found = failed_checks(quarantine_schema("payments"), frame)
+    assert any(c.startswith("isin") for c in found)
+    assert rules_of("payments") == ["payment_amount_mismatch", "missing_fx_rate"]
+
+
+def test_every_published_dbt_model_has_a_pandera_schema():
+    """The checked tables are exactly the curated, quarantine and prod relations dbt builds."""
+    import json
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    built = {
+        (node["schema"], node.get("alias") or node["name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed") and node["schema"] in ("curated", "quarantine", "prod")
+    }
+    assert set(CHECKED_TABLES) == built
+    for layer, table in CHECKED_TABLES:
+        assert schema_for(layer, table) is not None
+
+
+def test_every_quarantine_rule_is_a_dbt_rule():
+    """Each quarantine rule of quality_rules.RULES is in the accepted values of its quarantine models."""
+    import yaml
+
+    models = yaml.safe_load((DBT_PROJECT_DIR / "models" / "quarantine" / "schema.yml").read_text())["models"]
+    accepted = {}
+    for model in models:
+        for column in model["columns"]:
+            for test in column.get("data_tests", []):
+                if isinstance(test, dict) and "accepted_values" in test:
+                    accepted[model["name"].removeprefix("quarantine_")] = set(test["accepted_values"]["arguments"]["values"])
+    for rule, (tables, action, _) in RULES.items():
+        for table in tables:
+            if action == QUARANTINE:
+                assert rule in accepted.get(table, set()), (rule, table)
+
+
+def test_failure_metadata_never_shows_a_card_number():
+    cases = pl.DataFrame(
+        {"failure_case": [f"note with {CARD} inside", "x"], "schema_context": ["Column", "Column"],
+         "column": ["notes", "notes"], "check": ["str_length", "str_length"], "check_number": [0, 0], "index": [3, 4]}
+    )
+    metadata = failure_metadata(cases)
+    assert metadata["failure_cases"] == 2
+    text = metadata["failure_case_sample"].value + metadata["failures_by_check"].value
+    assert CARD not in text and "[card ****6467]" in text
+
+
+def test_card_scan_reads_every_string_column_of_a_published_relation():
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA prod")
+    con.execute(f"CREATE TABLE prod.t AS SELECT 1 AS id, 'call me' AS a, 'card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}' AS b")
+    scan = scan_published_table(con, "prod.t")
+    assert (scan.rows, scan.string_columns, scan.leaks) == (1, ["a", "b"], 1)
+    assert scan.samples == ["b: 453914******6467"]
+
+
+def test_ledger_rows_are_replaced_per_run(shoplake_home):
+    def record(run_id, passed):
+        return results.make_record(run_id, dg.AssetKey(["prod", "fct_orders"]), "pandera_schema", passed, True,
+                                   {"failure_cases": 0 if passed else 3, "rows_validated": 10}, T0)
+
+    results.write_check_results(shoplake_home, "run-1", [record("run-1", True)])
+    results.write_check_results(shoplake_home, "run-2", [record("run-2", False)])
+    results.write_check_results(shoplake_home, "run-2", [record("run-2", False), record("run-2", True)])  # a retry
+    rows = results.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
+    assert sorted((r["run_id"], r["passed"]) for r in rows) == [("run-1", True), ("run-2", False), ("run-2", True)]
+    failed = next(r for r in rows if not r["passed"])
+    assert (failed["table_name"], failed["check_kind"], failed["failures"], failed["rows_checked"]) == ("prod.fct_orders", "pandera", 3, 10)
