@@ -1,3 +1,4 @@
+import faulthandler
 import os
 import subprocess
 import sys
@@ -18,6 +19,31 @@ def pytest_sessionstart(session):
     # prepares it; this covers a bare `pytest`).
     if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
         subprocess.run([str(Path(sys.executable).parent / "shoplake"), "prepare"], check=True)
+
+
+# A test that hangs (a network read with no timeout, say) must not hang the whole run: past this
+# many seconds, including its fixtures' setup, every thread's stack is printed and pytest exits.
+# faulthandler's watchdog is a C thread, so it fires even when a hung call holds the GIL.
+TEST_TIMEOUT_S = int(os.environ.get("SHOPLAKE_TEST_TIMEOUT", "900"))
+_REAL_STDERR = None
+
+
+def pytest_configure(config):
+    # pytest redirects fd 2 while a test runs; the watchdog writes to the terminal's stderr instead.
+    global _REAL_STDERR
+    capture = config.pluginmanager.getplugin("capturemanager")
+    capture.suspend_global_capture()
+    _REAL_STDERR = os.fdopen(os.dup(2), "w")
+    capture.resume_global_capture()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    faulthandler.dump_traceback_later(TEST_TIMEOUT_S, exit=True, file=_REAL_STDERR)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from orchestration.settings import Settings
 from orchestration.source import schema
 from orchestration.source.database import SourceDatabase, SourceUnavailable
 from orchestration.source.generate import ShopConfig, generate_shop
+from tests.tcp_proxy import Proxy
 
 METADATA = {"_extracted_at", "_dagster_run_id"}
 CHUNK_ROWS = 300
@@ -95,58 +94,6 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(shop, point, tmp_path):
     assert raw_content(settings) == reference
 
 
-class Proxy:
-    """A TCP proxy in front of MariaDB that a test can cut and restore."""
-
-    def __init__(self, target=("127.0.0.1", 3306)):
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.open = True
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if not self.open:
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self):
-        self.open = False
-        for s in self.sockets:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.sockets.clear()
-
-    def restore(self):
-        self.open = True
-
-
 @pytest.mark.mariadb
 def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shoplake_home, monkeypatch):
     name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
@@ -183,7 +130,6 @@ def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shopl
         assert (result.inserted, result.rows_read) == (3000, 3000)
         assert load_catalog(settings).load_table("raw.categories").scan().to_arrow().num_rows == 3000
     finally:
-        proxy.cut()
-        proxy.server.close()
+        proxy.close()
         admin.cursor().execute(f"DROP DATABASE `{name}`")
         admin.close()

@@ -39,11 +39,12 @@ def _format_ts(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="milliseconds")
 
 
-def _read(db: SourceDatabase, sql: str, partition_on: str | None = None) -> pa.Table:
-    # connectorx splits a query on an integer column into parallel range queries (one per core).
-    partitions = {"partition_on": partition_on, "partition_num": READ_PARALLELISM} if partition_on else {}
+def _read(db: SourceDatabase, sql: str | list[str]) -> pa.Table:
+    # A list of queries is read in parallel, one connection each. (connectorx's own partition_on
+    # would do the splitting too, but it holds the GIL while it connects: an unresponsive server
+    # would then freeze the whole process, Dagster's heartbeats included.)
     try:
-        result = cx.read_sql(db.connectorx_url, sql, return_type="arrow", **partitions)
+        result = cx.read_sql(db.connectorx_url, sql, return_type="arrow")
     except Exception as exc:  # connectorx raises plain RuntimeError/ValueError for every failure
         text = str(exc)
         if any(word in text.lower() for word in ("connect", "refused", "timed out", "access denied", "unable to open", "no such file")):
@@ -107,18 +108,24 @@ def read_changed_rows(
         yield cast_to_contract(_read(db, f"{select} WHERE {where}"), table)
         return
     step = max(1, int((hi - lo + 1) * chunk_rows / n))
-    queries = [
-        f"{select} WHERE {where} AND {db.quote(pk)} BETWEEN {start} AND {start + step - 1}"
-        for start in range(lo, hi + 1, step)
-    ]
-    partition_on = pk if db.kind == "mysql" else None  # SQLite is one file: no gain from parallel reads
+    # SQLite is one file: no gain from parallel reads. MySQL reads each chunk as parallel sub-ranges.
+    parts = READ_PARALLELISM if db.kind == "mysql" and step >= READ_PARALLELISM else 1
+
+    def chunk_queries(start: int) -> list[str]:
+        sub = -(-step // parts)
+        return [
+            f"{select} WHERE {where} AND {db.quote(pk)} BETWEEN {a} AND {min(a + sub, start + step) - 1}"
+            for a in range(start, start + step, sub)
+        ]
+
+    queries = [chunk_queries(start) for start in range(lo, hi + 1, step)]
     # Read the next chunk while the caller processes this one (connectorx releases the GIL).
     with ThreadPoolExecutor(max_workers=1) as prefetch:
-        pending = prefetch.submit(_read, db, queries[0], partition_on)
+        pending = prefetch.submit(_read, db, queries[0])
         for following in [*queries[1:], None]:
             chunk = pending.result()
             if following is not None:
-                pending = prefetch.submit(_read, db, following, partition_on)
+                pending = prefetch.submit(_read, db, following)
             if chunk.num_rows:
                 yield cast_to_contract(chunk, table)
 
