@@ -131,6 +131,10 @@ def _challenger(client: MlflowClient, family: Family) -> tuple[ModelVersion, dic
     return version, json.loads(version.tags[GATE_TAG])
 
 
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def _decision(family: Family, gate: dict) -> GateDecision:
     return decide(family, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_version"])
 
@@ -147,6 +151,7 @@ def gate_check(family: Family) -> dg.AssetChecksDefinition:
     def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
         client = tracking.configure(lakehouse.settings())
         version, gate = _challenger(client, family)
+        vid = str(version.version)
         decision = _decision(family, gate)
         no_champion = gate["champion_version"] is None
         return dg.AssetCheckResult(
@@ -155,7 +160,7 @@ def gate_check(family: Family) -> dg.AssetChecksDefinition:
             description=decision.reason if decision.passed or no_champion
             else f"{decision.reason}; v{gate['champion_version']} stays champion",
             metadata={
-                "challenger_version": version.version,
+                "challenger_version": vid,
                 f"challenger_{family.metric}": gate["challenger"],
                 "champion_version": gate["champion_version"] or "none",
                 "comparison": dg.MetadataValue.md(reporting.md_table(decision.comparisons)),
@@ -178,40 +183,53 @@ def promotion_asset(family: Family) -> dg.AssetsDefinition:
     def _promote(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
         client = tracking.configure(lakehouse.settings())
         version, gate = _challenger(client, family)
+        vid = str(version.version)
         decision = _decision(family, gate)
         previous = champion_version(client, family)
         if not decision.passed:
             if previous is None:  # the blocking check normally stops the run before this
-                raise dg.Failure(f"`{family.model_name}` v{version.version} did not pass the gate: {decision.reason}")
-            context.log.info(f"v{version.version} did not pass the gate ({decision.reason}): v{previous} stays champion")
+                raise dg.Failure(f"`{family.model_name}` v{vid} did not pass the gate: {decision.reason}")
+            context.log.info(f"v{vid} did not pass the gate ({decision.reason}): v{previous} stays champion")
             return dg.MaterializeResult(metadata={
                 "promoted": False,
                 "champion_version": previous,
-                "rejected_challenger_version": version.version,
+                "rejected_challenger_version": vid,
                 "reason": decision.reason,
             })
-        if previous == version.version:
-            context.log.info(f"v{version.version} is already the champion")
-        elif previous != gate["champion_version"]:
+        if previous == vid:
+            context.log.info(f"v{vid} is already the champion")
+        elif previous != _str_or_none(gate["champion_version"]):
             raise dg.Failure(
-                f"`{family.model_name}@champion` moved to v{previous} after v{version.version} was evaluated against "
+                f"`{family.model_name}@champion` moved to v{previous} after v{vid} was evaluated against "
                 f"v{gate['champion_version']}: materialize {family.model_key.to_user_string()} again to compare with it"
             )
         else:
-            client.set_registered_model_alias(family.model_name, tracking.CHAMPION, version.version)
-            client.set_model_version_tag(family.model_name, version.version, PREVIOUS_CHAMPION_TAG, previous or "none")
-            context.log.info(f"`{family.model_name}@champion`: v{previous or '-'} -> v{version.version}")
+            client.set_registered_model_alias(family.model_name, tracking.CHAMPION, vid)
+            client.set_model_version_tag(family.model_name, vid, PREVIOUS_CHAMPION_TAG, previous or "none")
+            context.log.info(f"`{family.model_name}@champion`: v{previous or '-'} -> v{vid}")
         rollback = (f"MlflowClient().set_registered_model_alias('{family.model_name}', 'champion', '{previous}')"
-                    if previous and previous != version.version else "no earlier champion")
+                    if previous and previous != vid else "no earlier champion")
         return dg.MaterializeResult(metadata={
             "promoted": True,
-            "champion_version": version.version,
+            "champion_version": vid,
             "previous_champion_version": previous or "none",
             f"champion_{family.metric}": gate["challenger"],
             "rollback": rollback,
         })
 
     return _promote
+
+
+def champion_ready(settings, family: Family, log) -> bool:
+    """Whether ``@champion`` exists. Scoring assets skip themselves (and what reads their output)
+    when it does not, so the daily refresh of a new install stays green until the first retrain."""
+    if champion_version(tracking.configure(settings), family) is not None:
+        return True
+    log.warning(
+        f"no `{family.model_name}@champion` yet: scoring skipped. Materialize {family.model_key.to_user_string()} "
+        f"and {family.promotion_key.to_user_string()} (the weekly_retrain or shoplake_all job) to train one."
+    )
+    return False
 
 
 def require_champion(client: MlflowClient, family: Family):

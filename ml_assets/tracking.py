@@ -32,8 +32,9 @@ def experiment(settings: Settings, name: str) -> str:
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version number behind an alias, as a string (MLflow returns an int here, a string elsewhere)."""
     try:
-        return client.get_model_version_by_alias(model_name, alias).version
+        return str(client.get_model_version_by_alias(model_name, alias).version)
     except mlflow.exceptions.MlflowException:
         return None
 

@@ -199,8 +199,20 @@ def _write_result(table, fmt: str, output: str | None, max_rows: int) -> None:
         pq.write_table(table, output)
         return
     if fmt == "csv":
-        target = output or sys.stdout.buffer
-        pacsv.write_csv(table, target, pacsv.WriteOptions(quoting_style="needed"))
+        # pyarrow always quotes the header; the csv module quotes a name only when it must.
+        import csv
+        import io
+
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(table.column_names)
+        body = io.BytesIO()
+        pacsv.write_csv(table, body, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        data = header.getvalue().encode() + body.getvalue()
+        if output:
+            Path(output).write_bytes(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
         return
     if fmt == "json":
         import json

@@ -46,9 +46,10 @@ def test_materialize_everything_from_the_ui(demo_lakehouse, tmp_path):
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         base = f"http://127.0.0.1:{port}"
 
+        # The first-visit newsletter dialog pops up a moment after the page loads, whenever it likes:
+        # skip it whenever it covers what the test is about to click.
+        page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
         page.goto(f"{base}/asset-groups", wait_until="networkidle")
-        if page.get_by_role("button", name="Skip").count():  # the first-visit newsletter dialog
-            page.get_by_role("button", name="Skip").click()
         for layer in ("raw", "curated", "prod", "ml"):
             page.get_by_text(layer, exact=True).first.wait_for(timeout=60_000)
         page.screenshot(path=tmp_path / "asset-graph.png")

@@ -1,4 +1,5 @@
-"""The daemon runs the daily schedule by itself: a tick launches a `daily_refresh` run that succeeds."""
+"""The daemon runs the daily schedule by itself: a tick launches a `daily_refresh` run that succeeds,
+skipping the scoring assets on a new install that has no champion model yet."""
 
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
             assert run.tags.get("dagster/schedule_name") == "daily_refresh_schedule"
             assert run.tags.get("shoplake/lakehouse") == "writer"
             assert run.status == DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+            # A new install has no champion model yet: scoring is skipped, not failed.
+            events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
+            materialized = {e.asset_key.to_user_string() for e in events if e.event_type_value == "ASSET_MATERIALIZATION"}
+            skipped = {e.step_key for e in events if e.event_type_value == "STEP_SKIPPED"}
+            assert "prod/fct_orders" in materialized and "raw/orders" in materialized
+            assert not {"prod/churn_scores", "prod/fraud_scores", "prod/demand_forecast"} & materialized
+            assert {"prod__high_risk_transactions", "prod__reorder_suggestions"} <= skipped
     finally:
         os.environ.pop("DAGSTER_HOME", None)
         os.killpg(daemon.pid, signal.SIGINT)

@@ -42,7 +42,7 @@ def test_daily_refresh_scores_but_never_trains():
 
 def test_instance_settings_queue_a_second_lakehouse_writer():
     settings = yaml.safe_load((Path(schedules.__file__).with_name("dagster.yaml")).read_text())
-    [limit] = settings["run_queue"]["tag_concurrency_limits"]
+    [limit] = settings["concurrency"]["runs"]["tag_concurrency_limits"]
     assert (limit["key"], limit["value"], limit["limit"]) == ("shoplake/lakehouse", "writer", 1)
     assert settings["concurrency"]["pools"]["default_limit"] == 1
 
