@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets import reporting, tracking
 from orchestration.resources import LakehouseResource
-from orchestration.schedules import TRAINING
+from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
 
 GATE_TAG = "shoplake.gate"
 PREVIOUS_CHAMPION_TAG = "shoplake.previous_champion"
@@ -230,6 +230,22 @@ def champion_ready(settings, family: Family, log) -> bool:
         f"and {family.promotion_key.to_user_string()} (the weekly_retrain or shoplake_all job) to train one."
     )
     return False
+
+
+def scoring_asset(family: Family, table: str, description: str):
+    """The decorator of an asset that scores with ``@champion`` and publishes ``prod.<table>``.
+    Its function yields its result, or nothing (then it and what reads it are skipped) when
+    ``champion_ready`` says no champion exists yet."""
+    return dg.asset(
+        key=["prod", table],
+        output_required=False,
+        pool=WRITER_POOL,
+        freshness_policy=PROD_FRESHNESS,
+        group_name="ml",
+        deps=[family.promotion_key],
+        kinds={"iceberg", "mlflow"},
+        description=description,
+    )
 
 
 def require_champion(client: MlflowClient, family: Family):

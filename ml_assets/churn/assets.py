@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
+from orchestration.schedules import TRAINING
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.churn import features as F
 from ml_assets.churn import train as T
@@ -147,15 +147,10 @@ def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, st
     return scores, str(version), lineage
 
 
-@dg.asset(
-    output_required=False,  # skipped, with a warning, until a champion exists
-    key=["prod", "churn_scores"],
-    pool=WRITER_POOL,
-    freshness_policy=PROD_FRESHNESS,
-    group_name="ml",
-    deps=[FAMILY.promotion_key],
-    kinds={"iceberg", "mlflow"},
-    description=f"Churn probability, risk tier and top drivers for every customer, scored by `{FAMILY.model_name}@champion`.",
+@registry.scoring_asset(
+    FAMILY,
+    "churn_scores",
+    f"Churn probability, risk tier and top drivers for every customer, scored by `{FAMILY.model_name}@champion`.",
 )
 def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     settings = lakehouse.settings()

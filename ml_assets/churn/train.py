@@ -17,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
 from ml_assets import explain
+from ml_assets.candidates import Candidate
 from ml_assets.churn import features as F
 from ml_assets.errors import InsufficientData
 from ml_assets.frames import validate_frame
@@ -86,13 +87,6 @@ class ChurnData:
     holdout_cutoff: dt.date
     train: pd.DataFrame
     holdout: pd.DataFrame
-
-
-@dataclass
-class Candidate:
-    pipeline: Pipeline
-    metrics: dict[str, float]
-    holdout_scores: np.ndarray
 
 
 @dataclass

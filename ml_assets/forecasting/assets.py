@@ -182,15 +182,10 @@ def _forecast_table(pred: pd.DataFrame, model: DemandForecaster, origin, version
     return out.reset_index(drop=True)
 
 
-@dg.asset(
-    output_required=False,  # skipped, with a warning, until a champion exists
-    key=["prod", "demand_forecast"],
-    pool=WRITER_POOL,
-    freshness_policy=PROD_FRESHNESS,
-    group_name="ml",
-    deps=[FAMILY.promotion_key],
-    kinds={"iceberg", "mlflow"},
-    description=f"Daily units and revenue (USD) for the next {T.HORIZON} days per category and top product, with 80% and "
+@registry.scoring_asset(
+    FAMILY,
+    "demand_forecast",
+    f"Daily units and revenue (USD) for the next {T.HORIZON} days per category and top product, with 80% and "
     f"95% prediction intervals, from `{FAMILY.model_name}@champion`.",
 )
 def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):

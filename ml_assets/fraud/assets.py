@@ -150,15 +150,10 @@ def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
     return queue.assign(review_rank=np.arange(1, len(queue) + 1, dtype="int64")).drop(columns=["above_threshold"])
 
 
-@dg.asset(
-    output_required=False,  # skipped, with a warning, until a champion exists
-    key=["prod", "fraud_scores"],
-    pool=WRITER_POOL,
-    freshness_policy=PROD_FRESHNESS,
-    group_name="ml",
-    deps=[FAMILY.promotion_key],
-    kinds={"iceberg", "mlflow"},
-    description=f"Fraud probability and strongest signals for every payment, scored by `{FAMILY.model_name}@champion`.",
+@registry.scoring_asset(
+    FAMILY,
+    "fraud_scores",
+    f"Fraud probability and strongest signals for every payment, scored by `{FAMILY.model_name}@champion`.",
 )
 def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     settings = lakehouse.settings()

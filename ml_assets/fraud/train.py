@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder
 from xgboost import XGBClassifier
 
 from ml_assets import explain
+from ml_assets.candidates import Candidate
 from ml_assets.errors import InsufficientData
 from ml_assets.fraud import features as F
 from ml_assets.frames import validate_frame
@@ -127,13 +128,6 @@ class FraudData:
     holdout_from: dt.date
     train: pd.DataFrame
     holdout: pd.DataFrame
-
-
-@dataclass
-class Candidate:
-    pipeline: Pipeline
-    metrics: dict[str, float]
-    holdout_scores: np.ndarray
 
 
 @dataclass
