@@ -232,17 +232,18 @@ def champion_ready(settings, family: Family, log) -> bool:
     return False
 
 
-def scoring_asset(family: Family, table: str, description: str):
-    """The decorator of an asset that scores with ``@champion`` and publishes ``prod.<table>``.
-    Its function yields its result, or nothing (then it and what reads it are skipped) when
-    ``champion_ready`` says no champion exists yet."""
+def scoring_asset(family: Family, table: str, reads: list[str], description: str):
+    """The decorator of an asset that scores with ``@champion`` the tables ``reads`` ("prod.x")
+    and publishes ``prod.<table>``. Depending on what it reads orders it after their rebuild in the
+    daily refresh, which does not contain the promotion. Its function yields its result, or nothing
+    (then it and what reads it are skipped) when ``champion_ready`` says no champion exists yet."""
     return dg.asset(
         key=["prod", table],
         output_required=False,
         pool=WRITER_POOL,
         freshness_policy=PROD_FRESHNESS,
         group_name="ml",
-        deps=[family.promotion_key],
+        deps=[family.promotion_key, *(dg.AssetKey(t.split(".")) for t in reads)],
         kinds={"iceberg", "mlflow"},
         description=description,
     )

@@ -27,7 +27,7 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
     settings = Settings.from_env({"SHOPLAKE_HOME": str(home)})
     generate_shop(ShopConfig(customers=120, days=60, seed=2), settings.source_url, settings.truth_dir, progress=False)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SHOPLAKE_")},
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "MLFLOW_", "DAGSTER_"))},
         "SHOPLAKE_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "SHOPLAKE_DAILY_CRON": "* * * * *",  # every minute, so the test sees a tick

@@ -41,7 +41,7 @@ def postgres(sql: str, database: str = "postgres") -> list:
 
 @contextlib.contextmanager
 def postgres_instance(database: str):
-    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": f"postgresql://{PG}/{database}"}}}) as instance:
+    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": f"postgresql+psycopg2://{PG}/{database}"}}}) as instance:
         yield instance
 
 
@@ -64,7 +64,7 @@ def lakehouse(request, tmp_path_factory):
     try:
         isolated_env(mp, tmp_path_factory.mktemp("lakehouse-postgres"))
         mp.setenv("SHOPLAKE_CATALOG_URI", f"postgresql+psycopg2://{PG}/{databases['catalog']}")
-        mp.setenv("MLFLOW_TRACKING_URI", f"postgresql://{PG}/{databases['mlflow']}")
+        mp.setenv("MLFLOW_TRACKING_URI", f"postgresql+psycopg2://{PG}/{databases['mlflow']}")
         settings = Settings.from_env()
         generate_shop(ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED), settings.source_url, settings.truth_dir, progress=False)
         with postgres_instance(databases["dagster"]) as instance:

@@ -150,6 +150,7 @@ def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, st
 @registry.scoring_asset(
     FAMILY,
     "churn_scores",
+    F.TABLES,
     f"Churn probability, risk tier and top drivers for every customer, scored by `{FAMILY.model_name}@champion`.",
 )
 def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):

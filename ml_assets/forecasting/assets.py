@@ -185,6 +185,7 @@ def _forecast_table(pred: pd.DataFrame, model: DemandForecaster, origin, version
 @registry.scoring_asset(
     FAMILY,
     "demand_forecast",
+    F.TABLES,
     f"Daily units and revenue (USD) for the next {T.HORIZON} days per category and top product, with 80% and "
     f"95% prediction intervals, from `{FAMILY.model_name}@champion`.",
 )

@@ -153,6 +153,7 @@ def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
 @registry.scoring_asset(
     FAMILY,
     "fraud_scores",
+    F.TABLES,
     f"Fraud probability and strongest signals for every payment, scored by `{FAMILY.model_name}@champion`.",
 )
 def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
