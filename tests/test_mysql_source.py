@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -104,3 +105,67 @@ def test_mysql_chunked_extraction_bounds_each_read(mysql_source):
     result = et.extract_table(schema.table("categories"), settings, run_id="r1", chunk_rows=700)
     assert (result.rows_read, result.inserted) == (5000, 5000)
     assert load_catalog(settings).load_table("raw.categories").scan().to_arrow().num_rows == 5000
+
+
+def _digest(rows) -> tuple[str, list]:
+    """A full-table checksum: md5 over every row, canonically typed and sorted by key."""
+    canonical = sorted((int(r[0]), str(r[1]), str(r[2]), r[3].replace(tzinfo=None)) for r in rows)
+    return hashlib.md5(repr(canonical).encode()).hexdigest(), canonical
+
+
+def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_source(shoplake_home, monkeypatch):
+    """Run the daily refresh on a MariaDB shop, then insert, update (rows sharing the watermark's exact
+    millisecond) and hard-delete at the source, run again: curated equals the source by checksum
+    and raw holds each change exactly once."""
+    from orchestration.source.generate import ShopConfig, generate_shop
+    from orchestration.query import connect as query_connect
+    from tests.conftest import run_job
+
+    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(**SERVER, autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = f"mysql://root@127.0.0.1:3306/{name}"
+    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
+    settings = Settings.from_env()
+    try:
+        generate_shop(ShopConfig(customers=150, days=45, seed=11, dirty_rate=0.0), url, settings.truth_dir, progress=False)
+        source = pymysql.connect(**SERVER, database=name, autocommit=True).cursor()
+        # Categories no product uses yet, so deleting them later breaks no relationship.
+        source.executemany(
+            "INSERT INTO categories (category_id, name, department, updated_at) VALUES (%s, %s, 'spare', %s)",
+            [(9001 + i, f"spare {i}", "2020-01-01 00:00:00.000") for i in range(3)],
+        )
+        first, _ = run_job("daily_refresh")
+        assert first.success, [e.message for e in first.all_events if e.is_failure]
+        raw = load_catalog(settings).load_table("raw.categories")
+        watermark = raw.current_snapshot().summary["shoplake.watermark"]
+        assert watermark
+
+        source.execute("INSERT INTO categories (category_id, name, department, updated_at) VALUES (9004, 'new', 'spare', %s)", (watermark,))
+        # Three updates stamped with the watermark's exact millisecond: the inclusive bound re-reads them.
+        source.execute(
+            "UPDATE categories SET name = CONCAT(name, ' (renamed)'), updated_at = %s "
+            "WHERE category_id IN (SELECT category_id FROM (SELECT category_id FROM categories "
+            "WHERE category_id < 9000 AND updated_at < %s ORDER BY category_id LIMIT 3) AS t)",
+            (watermark, watermark),
+        )
+        assert source.rowcount == 3
+        source.execute("DELETE FROM categories WHERE category_id IN (9001, 9002)")
+        second, _ = run_job("daily_refresh")
+        assert second.success, [e.message for e in second.all_events if e.is_failure]
+
+        source.execute("SELECT category_id, name, department, updated_at FROM categories")
+        at_source = source.fetchall()
+        curated = query_connect(settings).execute("SELECT category_id, name, department, updated_at FROM curated.categories").fetchall()
+        (want, want_rows), (got, got_rows) = _digest(at_source), _digest(curated)
+        assert got_rows == want_rows
+        assert got == want
+        assert len({r[0] for r in curated}) == len(curated)  # no duplicate key
+
+        ops = load_catalog(settings).load_table("raw.categories").scan().to_arrow().group_by("_op").aggregate([("_op", "count")])
+        counts = dict(zip(ops.column("_op").to_pylist(), ops.column("_op_count").to_pylist()))
+        first_load = len(at_source) - 1 + 2  # today's rows, minus 9004, plus the two deleted
+        assert counts == {"insert": first_load + 1, "update": 3, "delete": 2}
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
