@@ -328,6 +328,24 @@ def test_market_trends(lake):
         (pl.col("revenue_growth_mom") - (pl.col("revenue_usd") - pl.col("previous_month_revenue_usd")) / pl.col("previous_month_revenue_usd")).abs().max()
     ).item()
     assert growth < 1e-9
+    # Seasonality and the opportunity score, recomputed from the published monthly figures.
+    n = pl.len().over("month_start")
+
+    def percent_rank(col: pl.Expr) -> pl.Expr:
+        return pl.when(n > 1).then((col.rank("min").over("month_start") - 1) / (n - 1)).otherwise(0.0)
+
+    revenue = pl.col("revenue_usd").cast(pl.Float64)
+    expected = published.with_columns(
+        seasonality=revenue.mean().over("region", pl.col("month_start").dt.month()) / revenue.mean().over("region"),
+        score=100 * (
+            0.5 * percent_rank(pl.coalesce("revenue_growth_yoy", "revenue_growth_mom", pl.lit(0.0)))
+            + 0.3 * percent_rank(pl.col("revenue_usd"))
+            + 0.2 * percent_rank(pl.col("avg_order_value_usd").fill_null(0))
+        ),
+    )
+    assert expected.select((pl.col("seasonality") - pl.col("seasonality_index")).abs().max()).item() < 1e-9
+    assert expected.select((pl.col("score") - pl.col("opportunity_score")).abs().max()).item() < 1e-9
+    assert expected["opportunity_score"].max() > 50  # the ranking spreads the regions
 
 
 def test_compliance_report(lake):

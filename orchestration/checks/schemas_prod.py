@@ -405,6 +405,8 @@ class MarketTrends(_Mart):
     revenue_growth_mom: pl.Float64 = pa.Field(nullable=True, ge=-1)
     same_month_last_year_revenue_usd: Money18 = pa.Field(nullable=True, ge=0)
     revenue_growth_yoy: pl.Float64 = pa.Field(nullable=True, ge=-1)
+    seasonality_index: pl.Float64 = pa.Field(nullable=True, ge=0)
+    opportunity_score: pl.Float64 = pa.Field(ge=0, le=100)
 
     class Config:
         unique = ["region", "month_start"]

@@ -1,6 +1,10 @@
 -- Revenue by sales region and month in USD, with growth against the previous month and against
 -- the same month a year earlier. Every region has every month between the first and the latest
 -- month with orders (zero when it sold nothing), so the comparisons never skip a gap.
+-- Seasonality: the region's average revenue in that calendar month over its average month.
+-- Market-opportunity score (0-100), ranking the regions against each other within each month:
+--   50% growth (year over year, else month over month, else 0), 30% revenue, 20% average order value,
+--   each as the region's percent rank among the regions that month.
 
 with orders as (
 
@@ -95,7 +99,7 @@ compared as (
 
 ),
 
-final as (
+trends as (
 
     select
         region,
@@ -109,6 +113,23 @@ final as (
         cast(same_month_last_year_revenue_usd as decimal(18,2)) as same_month_last_year_revenue_usd,
         cast((revenue_usd - same_month_last_year_revenue_usd) / nullif(same_month_last_year_revenue_usd, 0) as double) as revenue_growth_yoy
     from compared
+
+),
+
+final as (
+
+    select
+        *,
+        cast(
+            avg(revenue_usd) over (partition by region, extract(month from month_start))
+            / nullif(avg(revenue_usd) over (partition by region), 0)
+        as double) as seasonality_index,
+        cast(100 * (
+            0.5 * percent_rank() over (partition by month_start order by coalesce(revenue_growth_yoy, revenue_growth_mom, 0))
+            + 0.3 * percent_rank() over (partition by month_start order by revenue_usd)
+            + 0.2 * percent_rank() over (partition by month_start order by coalesce(avg_order_value_usd, 0))
+        ) as double) as opportunity_score
+    from trends
 
 )
 
