@@ -6,7 +6,10 @@ mixes two runs, and nothing here ever opens the pipeline's DuckDB file.
 
 from __future__ import annotations
 
+import time
+
 import duckdb
+from pyiceberg.exceptions import NoSuchTableError
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
@@ -26,11 +29,32 @@ def connect(settings: Settings, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES
     for ns in namespaces:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
         for ident in catalog.list_tables(ns):
-            ice = catalog.load_table(ident)
-            if ice.current_snapshot() is None:
-                continue
-            con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
+            location = _published_metadata(catalog, ident)
+            if location is not None:
+                con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{location}')")
     return con
+
+
+def _published_metadata(catalog, ident, attempts: int = 50) -> str | None:
+    """The metadata file of the table's current snapshot. A table whose columns changed is replaced
+    (dropped, created, written) by the publishing run: for that moment it is missing or empty, so
+    wait for it rather than fail (a table that was never written stays absent)."""
+    for attempt in range(attempts):
+        try:
+            ice = catalog.load_table(ident)
+            if ice.current_snapshot() is not None:
+                return ice.metadata_location
+            if attempt == 0 and not _being_replaced(ice):
+                return None
+        except NoSuchTableError:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def _being_replaced(ice) -> bool:
+    # Created within the last minute and still without data: the publisher is about to write it.
+    return time.time() * 1000 - ice.metadata.last_updated_ms < 60_000
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[str]:

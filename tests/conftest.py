@@ -24,7 +24,7 @@ def pytest_sessionstart(session):
 # A test that hangs (a network read with no timeout, say) must not hang the whole run: past this
 # many seconds, including its fixtures' setup, every thread's stack is printed and pytest exits.
 # faulthandler's watchdog is a C thread, so it fires even when a hung call holds the GIL.
-TEST_TIMEOUT_S = int(os.environ.get("SHOPLAKE_TEST_TIMEOUT", "900"))
+TEST_TIMEOUT_S = int(os.environ.get("SHOPLAKE_TEST_TIMEOUT", "1800"))
 _REAL_STDERR = None
 
 

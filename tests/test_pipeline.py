@@ -7,8 +7,13 @@ second half advances the shop with `shoplake simulate` and runs again.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import polars as pl
 import psycopg2
@@ -26,6 +31,37 @@ from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED, isolated_env, r
 pytestmark = pytest.mark.slow
 
 PG = "postgres@127.0.0.1:5432"
+
+# What a reader asks of prod, each answer a fingerprint of one table's whole content.
+READER_QUERIES = {
+    "prod.fct_orders": "SELECT count(*), sum(total_usd)::VARCHAR, max(order_id) FROM prod.fct_orders",
+    "prod.daily_sales": "SELECT count(*), sum(revenue_usd)::VARCHAR, sum(orders) FROM prod.daily_sales",
+    "prod.dim_customers": "SELECT count(*), sum(orders), max(last_order_at)::VARCHAR FROM prod.dim_customers",
+}
+# An analyst's process querying prod in a loop, a new session (so the newest snapshots) each time,
+# until the stop file appears; prints one JSON line per answer or error.
+READER = """
+import json, sys, time
+from pathlib import Path
+from orchestration import query
+from orchestration.settings import Settings
+queries, stop = json.loads(sys.argv[1]), Path(sys.argv[2])
+settings = Settings.from_env()
+while not stop.exists():
+    try:
+        con = query.connect(settings)
+        for table, sql in queries.items():
+            print(json.dumps({"table": table, "answer": [str(v) for v in con.execute(sql).fetchone()]}), flush=True)
+        con.close()
+    except Exception as exc:
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+    time.sleep(0.2)
+"""
+
+
+def answers(settings: Settings) -> dict[str, list[str]]:
+    con = query.connect(settings)
+    return {t: [str(v) for v in con.execute(sql).fetchone()] for t, sql in READER_QUERIES.items()}
 
 
 def postgres(sql: str, database: str = "postgres") -> list:
@@ -173,8 +209,28 @@ def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     from orchestration.source.simulate import simulate_shop
 
     simulate_shop(5, settings.source_url, settings.truth_dir, seed=3, progress=False)
-    result, checks = rerun_daily(profile, databases)
+    before = answers(settings)
+    stop = settings.home / "reader.stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, json.dumps(READER_QUERIES), str(stop)],
+        env=dict(os.environ), cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        result, checks = rerun_daily(profile, databases)
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=120)
+        stop.unlink()
     assert result.success, [e.message for e in result.all_events if e.is_failure]
+    after = answers(settings)
+    # A reader querying prod all through the run: zero errors, and every answer is the table as it
+    # was before the run or as the run left it, never a half-written table.
+    seen = [json.loads(line) for line in out.splitlines()]
+    assert [s["error"] for s in seen if "error" in s] == []
+    assert len(seen) >= 3 * len(READER_QUERIES)
+    for table in READER_QUERIES:
+        assert before[table] != after[table], table  # the run changed it, so the check below means something
+        assert {tuple(s["answer"]) for s in seen if s.get("table") == table} <= {tuple(before[table]), tuple(after[table])}, table
     assert [c for c in checks if not c.passed] == []
     dirty = quarantined_by_generator(settings)
     for t in TABLES:

@@ -64,5 +64,14 @@ def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):
 
 
 def _types_changed(ice, schema: pa.Schema) -> bool:
+    # Iceberg hands its schema back with Arrow's large string/binary types: the same Iceberg type.
     current = ice.schema().as_arrow()
-    return any(not current.field(f.name).type.equals(f.type) for f in schema)
+    return any(not _iceberg_type(current.field(f.name).type).equals(_iceberg_type(f.type)) for f in schema)
+
+
+def _iceberg_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_large_binary(t):
+        return pa.binary()
+    return t
