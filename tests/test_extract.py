@@ -1,12 +1,15 @@
 """Change capture into Iceberg raw: exactly once, deletes as markers, cards never in clear."""
 
 import datetime as dt
+from pathlib import Path
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
 from orchestration.extract import extract_table as et
+from orchestration.extract import key_state
+from orchestration.extract.key_state import KeyState
 from orchestration.lakehouse.catalog import load_catalog, snapshot_property
 from orchestration.lakehouse.pii import keyed_token
 from orchestration.source import schema
@@ -191,3 +194,70 @@ def test_dropped_contract_column_stops_that_table_and_commits_nothing(source):
     with pytest.raises(et.SchemaDrift, match=r"source table payments: column device_type \(VARCHAR\(20\)\) was dropped"):
         et.extract_table(PAYMENTS, source, run_id="run-2")
     assert load_catalog(source).load_table("raw.payments").metadata_location == before
+
+
+def _state_files(settings) -> list:
+    location = load_catalog(settings).load_table("raw.payments").location().removeprefix("file://")
+    return sorted((Path(location) / "key_state").glob("*.arrow"))
+
+
+def test_key_state_committed_with_each_snapshot_equals_raw_rebuilt(source):
+    insert(source, PAYMENTS, [payment(i, T0) for i in range(1, 6)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3")
+    execute(source, "DELETE FROM payments WHERE payment_id IN (1, 4)")
+    et.extract_table(PAYMENTS, source, run_id="run-2")
+    insert(source, PAYMENTS, [payment(4, T0 + dt.timedelta(days=2)), payment(9, T0 + dt.timedelta(days=2))])
+    et.extract_table(PAYMENTS, source, run_id="run-3")
+
+    ice = load_catalog(source).load_table("raw.payments")
+    stored = KeyState.load(PAYMENTS, ice, source)
+    rebuilt = KeyState.load(PAYMENTS, ice, source, rebuild=True)
+    assert (stored.origin, rebuilt.origin) == ("stored", "rebuilt from raw")
+    live = {2: T0, 3: dt.datetime(2026, 3, 2), 4: T0 + dt.timedelta(days=2), 5: T0, 9: T0 + dt.timedelta(days=2)}
+    for state in (stored, rebuilt):
+        assert dict(sorted(zip(*state.live.sort_by("payment_id").to_pydict().values()))) == live
+    # Only the state the current snapshot names is kept; superseded ones are removed.
+    assert [p.as_posix() for p in _state_files(source)] == [snapshot_property(ice, key_state.STATE_PROPERTY).removeprefix("file://")]
+
+
+def test_lost_key_state_is_rebuilt_from_raw_and_counts_stay_exact(source):
+    insert(source, PAYMENTS, [payment(i, T0) for i in range(1, 4)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    for path in _state_files(source):
+        path.unlink()
+    execute(source, "DELETE FROM payments WHERE payment_id = 2")
+    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3")
+    result = et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert (result.inserted, result.updated, result.deleted) == (0, 1, 1)
+    assert len(_state_files(source)) == 1
+
+
+def test_a_failed_commit_leaves_no_key_state_behind(source, monkeypatch):
+    insert(source, PAYMENTS, [payment(1, T0)])
+    et.extract_table(PAYMENTS, source, run_id="run-1")
+    before = _state_files(source)
+    insert(source, PAYMENTS, [payment(2, T0 + dt.timedelta(hours=1))])
+
+    def crash(self):
+        raise RuntimeError("catalog unreachable at commit")
+
+    monkeypatch.setattr("pyiceberg.table.Transaction.commit_transaction", crash)
+    with pytest.raises(RuntimeError, match="catalog unreachable"):
+        et.extract_table(PAYMENTS, source, run_id="run-2")
+    assert _state_files(source) == before
+    monkeypatch.undo()
+    assert et.extract_table(PAYMENTS, source, run_id="run-3").inserted == 1
+
+
+def test_key_membership_is_the_same_for_dense_sparse_and_composite_keys():
+    dense = KeyState(PAYMENTS, pa.table({"payment_id": [1, 2, 3, 5], "updated_at": [T0] * 4}), "test")
+    assert dense.gone(pa.table({"payment_id": [2, 3, 4]})).column("payment_id").to_pylist() == [1, 5]
+    sparse = KeyState(PAYMENTS, pa.table({"payment_id": [1, 10**15, 7], "updated_at": [T0] * 3}), "test")
+    assert sparse.gone(pa.table({"payment_id": [10**15]})).column("payment_id").to_pylist() == [1, 7]
+    fx = schema.table("fx_rates")
+    rates = KeyState(fx, pa.table({"rate_date": [dt.date(2026, 1, 1), dt.date(2026, 1, 1), dt.date(2026, 1, 2)],
+                                   "currency": ["EUR", "GBP", "EUR"], "updated_at": [T0] * 3}), "test")
+    gone = rates.gone(pa.table({"rate_date": [dt.date(2026, 1, 1)], "currency": ["GBP"]}))
+    assert gone.to_pylist() == [{"rate_date": dt.date(2026, 1, 1), "currency": "EUR"},
+                                {"rate_date": dt.date(2026, 1, 2), "currency": "EUR"}]

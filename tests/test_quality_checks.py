@@ -176,3 +176,40 @@ def test_ledger_rows_are_replaced_per_run(shoplake_home):
     assert sorted((r["run_id"], r["passed"]) for r in rows) == [("run-1", True), ("run-2", False), ("run-2", True)]
     failed = next(r for r in rows if not r["passed"])
     assert (failed["table_name"], failed["check_kind"], failed["failures"], failed["rows_checked"]) == ("prod.fct_orders", "pandera", 3, 10)
+
+
+def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
+    import duckdb
+    import pandera.polars as pa_pl
+
+    from orchestration.checks import pandera_batches
+
+    schema = pa_pl.DataFrameSchema(
+        {"id": pa_pl.Column(pl.Int64, pa_pl.Check.ge(1), unique=True), "shop": pa_pl.Column(pl.String),
+         "day": pa_pl.Column(pl.Int64, pa_pl.Check.in_range(1, 31))},
+        unique=["shop", "day"], name="visits", strict=True,
+    )
+    con = duckdb.connect()
+    # id 2 repeats across batches of 3, (a, 5) repeats, day 40 and id 0 are out of range in the 2nd/3rd batch.
+    con.execute("""CREATE TABLE visits AS SELECT id::BIGINT AS id, shop, day::BIGINT AS day FROM (VALUES
+        (1, 'a', 5), (2, 'b', 6), (3, 'c', 7), (4, 'a', 5), (2, 'd', 40), (5, 'e', 9), (0, 'f', 10))
+        t(id, shop, day)""")
+    con.execute("CREATE TABLE wrong_type AS SELECT id::INTEGER AS id, shop, day FROM visits")
+
+    def summary(cases):
+        # pandera shows a repeated row's every column; the batched check shows its key columns
+        cases = cases.with_columns(pl.when(pl.col("check") == "multiple_fields_uniqueness").then(None)
+                                   .otherwise(pl.col("failure_case")).alias("failure_case"))
+        return sorted(cases.group_by("column", "check", "failure_case").len().rows(), key=str)
+
+    whole_rows, whole = pandera_batches.failure_cases(con, "visits", schema, batch_rows=100)
+    batched_rows, batched = pandera_batches.failure_cases(con, "visits", schema, batch_rows=3)
+    assert whole_rows == batched_rows == 7
+    assert summary(batched) == summary(whole)
+    assert ("day", "in_range(1, 31)", "40", 1) in summary(batched)
+    assert ("id", "field_uniqueness", "2", 2) in summary(batched)
+    # a row-level failure keeps its position in the table, not in its batch
+    assert batched.filter(pl.col("failure_case") == "40")["index"].to_list() == [4]
+    # a wrong dtype is one failure of the table, not one per batch
+    assert summary(pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=3)[1]) == summary(
+        pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=100)[1])

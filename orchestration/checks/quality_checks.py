@@ -6,7 +6,8 @@ downstream of the checked tables in the same run: coarser than one step per tabl
 start instead of thirty-nine, and every downstream asset of this pipeline reads several of them.
 
 * ``pandera_schema``: the table's pandera model (schemas_curated.py, schemas_prod.py), validated
-  lazily so that every failure case is collected; a sample of them goes into the check's metadata.
+  lazily so that every failure case is collected, in batches for large tables (pandera_batches.py);
+  a sample of the failure cases goes into the check's metadata.
 * ``no_card_numbers``: the card-number leak scanner of the raw layer (card_scan.py) over every
   string column.
 
@@ -26,6 +27,7 @@ import polars as pl
 from dagster_dbt import DbtCliResource
 
 from orchestration import query
+from orchestration.checks import pandera_batches
 from orchestration.checks.card_scan import scan_published_table
 from orchestration.checks.compliance import COMPLIANCE_REPORT, ComplianceReportFailed, record_and_report
 from orchestration.checks.results import (
@@ -148,18 +150,10 @@ def evaluate_table(con: duckdb.DuckDBPyConnection, table: tuple[str, str], check
 def validate_with_pandera(con: duckdb.DuckDBPyConnection, table: tuple[str, str]) -> dg.AssetCheckResult:
     layer, name = table
     started = time.perf_counter()
-    frame = con.execute(f"SELECT * FROM {layer}.{name}").pl()
-    schema = schema_for(layer, name)
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        metadata = failure_metadata(errors.failure_cases)
-        passed = False
-    else:
-        metadata = {"failure_cases": 0, "summary": "valid"}
-        passed = True
-    metadata.update(rows_validated=frame.height, seconds=round(time.perf_counter() - started, 3))
-    return _result(table, PANDERA_CHECK, passed, metadata)
+    rows, cases = pandera_batches.failure_cases(con, f"{layer}.{name}", schema_for(layer, name))
+    metadata = {"failure_cases": 0, "summary": "valid"} if cases is None else failure_metadata(cases)
+    metadata.update(rows_validated=rows, seconds=round(time.perf_counter() - started, 3))
+    return _result(table, PANDERA_CHECK, cases is None, metadata)
 
 
 def failure_metadata(failure_cases: pl.DataFrame) -> dict:

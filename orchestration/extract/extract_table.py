@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestration.extract import key_state
 from orchestration.extract.protect import protect, protected_schema
 from orchestration.extract.schema_drift import SchemaDrift, effective_table  # noqa: F401 (re-exported)
 from orchestration.extract.source_reader import read_changed_rows, read_keys
-from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import (
     iceberg_compatible,
     load_catalog,
@@ -91,45 +91,56 @@ def extract_table(
     rows_read = masked = 0
     newest = dt.datetime.fromisoformat(previous) if previous else None
 
-    con = duckdb_extensions.connect(settings.duckdb_extension_dir)
+    state_path = None
+    # The key-only scan for deletes runs on its own connection while the changed rows are read and
+    # diffed: the source answers both at once. On a first load there is nothing to delete.
+    first_load = iceberg_table.current_snapshot() is None
+    key_scan = ThreadPoolExecutor(max_workers=1)
     try:
-        # Keys first, rows second: a row inserted in between is then never mistaken for a delete.
-        # On a first load there is nothing to delete, so the key scan is skipped.
-        first_load = iceberg_table.current_snapshot() is None
-        keys = None if first_load else read_keys(db, table)
-        _load_raw_state(con, table, iceberg_table)
+        keys_future = None if first_load else key_scan.submit(read_keys, db, table)
+        state = key_state.KeyState.load(table, iceberg_table, settings, rebuild=full_refresh)
         # One transaction: every chunk's files are written as they come (bounded memory) but the
         # table only changes at the single commit at the end, together with the new watermark.
         tx = iceberg_table.transaction()
         target = _evolve(tx, raw_schema(table))
         pending: pa.Table | None = None
+        changed_keys: list[pa.Table] = []
         for rows in read_changed_rows(db, table, since, chunk_rows):
             rows_read += rows.num_rows
             newest = max(filter(None, [newest, pc.max(rows.column("updated_at")).as_py()]))
             protected, n_masked = protect(table, rows, settings.pii_key)
             masked += n_masked
-            changes = _new_versions(con, table, protected)
+            changes = state.new_versions(protected)
             for op, n in zip(*pc.value_counts(changes.column("_op")).flatten()):
                 counts[op.as_py()] += n.as_py()
             if changes.num_rows:
+                changed_keys.append(changes.select([*table.primary_key, "updated_at"]))
                 if pending is not None:
                     tx.append(_with_metadata(pending, target, extracted_at, run_id))
                 pending = changes
-        markers = None if first_load else _delete_markers(con, table, keys, raw_schema_of=protected_schema(table))
+        keys = None if keys_future is None else keys_future.result()
+        markers = None if keys is None else _delete_markers(state.gone(keys), protected_schema(table))
         counts["delete"] = markers.num_rows if markers is not None else 0
         pending = _concat(pending, markers)
         watermark = newest.isoformat(timespec="milliseconds") if newest else None
         snapshot_id = None
         if pending is not None and pending.num_rows:
+            previous_state = key_state.stored_path(iceberg_table)
+            state_path = key_state.write(iceberg_table, state.after(changed_keys, markers))
             tx.append(
                 _with_metadata(pending, target, extracted_at, run_id),
-                snapshot_properties={WATERMARK_PROPERTY: watermark or "", RUN_ID_PROPERTY: run_id},
+                snapshot_properties={
+                    WATERMARK_PROPERTY: watermark or "", RUN_ID_PROPERTY: run_id, key_state.STATE_PROPERTY: state_path,
+                },
             )
             # Raw tables have one writer (runs that write them are serialized), so no retry loop.
             iceberg_table = tx.commit_transaction()
+            state_path = None  # committed: the table owns it now
+            key_state.discard(iceberg_table, previous_state)
             snapshot_id = iceberg_table.current_snapshot().snapshot_id
     finally:
-        con.close()
+        key_scan.shutdown(wait=True, cancel_futures=True)
+        key_state.discard(iceberg_table, state_path)  # written, but its commit never happened
 
     return ExtractionResult(
         table=table.name,
@@ -172,56 +183,11 @@ def _concat(a: pa.Table | None, b: pa.Table | None) -> pa.Table | None:
     return pa.concat_tables([a, b.cast(a.schema)])
 
 
-def _load_raw_state(con: duckdb.DuckDBPyConnection, table: Table, iceberg_table) -> None:
-    """The latest version of every key raw already holds: (primary key, updated_at, _op)."""
-    pk = ", ".join(table.primary_key)
-    if iceberg_table.current_snapshot() is None:
-        types = {f.name: f.type for f in protected_schema(table)}
-        con.register("empty_keys", pa.schema([pa.field(k, types[k]) for k in table.primary_key]).empty_table())
-        con.execute(f"CREATE TEMP TABLE st AS SELECT {pk}, NULL::TIMESTAMP AS updated_at, 'insert' AS _op FROM empty_keys")
-        return
-    con.execute(
-        f"""
-        CREATE TEMP TABLE st AS
-        SELECT {pk}, updated_at, _op FROM iceberg_scan('{iceberg_table.metadata_location}')
-        QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY _extracted_at DESC, updated_at DESC NULLS LAST) = 1
-        """
-    )
-
-
-def _new_versions(con: duckdb.DuckDBPyConnection, table: Table, rows: pa.Table) -> pa.Table:
-    """Rows whose (key, updated_at) raw does not hold yet, tagged insert or update."""
-    pk = table.primary_key
-    if not con.execute("SELECT count(*) FROM st").fetchone()[0]:  # first load: everything is new
-        return rows.append_column(pa.field("_op", pa.string()), pa.array(["insert"] * rows.num_rows, pa.string()))
-    on = " AND ".join(f"s.{k} = st.{k}" for k in pk)
-    con.register("src", rows)
-    versions = con.execute(
-        f"""
-        SELECT s.*, CASE WHEN st.{pk[0]} IS NULL OR st._op = 'delete' THEN 'insert' ELSE 'update' END AS _op
-        FROM src s LEFT JOIN st ON {on}
-        WHERE st.{pk[0]} IS NULL OR st._op = 'delete' OR st.updated_at IS DISTINCT FROM s.updated_at
-        ORDER BY {', '.join(f's.{k}' for k in pk)}
-        """
-    ).fetch_arrow_table()
-    con.unregister("src")
-    return versions.cast(pa.schema([*rows.schema, pa.field("_op", pa.string())]))
-
-
-def _delete_markers(con: duckdb.DuckDBPyConnection, table: Table, keys: pa.Table, raw_schema_of: pa.Schema) -> pa.Table | None:
-    """Keys raw holds as live that the source no longer has: one delete marker each."""
-    pk = table.primary_key
-    con.register("source_keys", keys)
-    gone = con.execute(
-        f"""
-        SELECT {', '.join(f'st.{k}' for k in pk)} FROM st
-        WHERE st._op <> 'delete' AND NOT EXISTS (
-            SELECT 1 FROM source_keys s WHERE {' AND '.join(f's.{k} = st.{k}' for k in pk)})
-        ORDER BY {', '.join(f'st.{k}' for k in pk)}
-        """
-    ).fetch_arrow_table()
+def _delete_markers(gone: pa.Table, raw_schema_of: pa.Schema) -> pa.Table | None:
+    """One delete marker per key that left the source: the key, every other column null."""
     if not gone.num_rows:
         return None
+    pk = gone.column_names
     schema = pa.schema([*raw_schema_of, pa.field("_op", pa.string())])
     columns = [
         gone.column(f.name).cast(f.type) if f.name in pk else pa.nulls(gone.num_rows, f.type) for f in raw_schema_of

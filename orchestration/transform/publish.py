@@ -7,16 +7,19 @@ read the published snapshot, which is always complete, and never block the next 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import AlwaysTrue
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
 from orchestration.settings import Settings
 
 PUBLISHED_BY_PROPERTY = "shoplake.dagster_run_id"
+PUBLISH_BATCH_ROWS = 1_000_000  # memory holds about one batch of a table while it is published
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,13 @@ def publish_tables(settings: Settings, relations: list[tuple[str, str]], run_id:
     try:
         for schema, name in relations:
             started = time.perf_counter()
-            data = con.execute(f'SELECT * FROM "{schema}"."{name}"').fetch_arrow_table()
-            ice = write_table(catalog, f"{schema}.{name}", data, run_id)
+            sql = f'SELECT * FROM "{schema}"."{name}"'
+            ice, rows = write_batches(
+                catalog, f"{schema}.{name}", lambda: con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS), run_id
+            )
             out[(schema, name)] = Published(
                 identifier=f"{schema}.{name}",
-                rows=data.num_rows,
+                rows=rows,
                 snapshot_id=ice.current_snapshot().snapshot_id,
                 seconds=round(time.perf_counter() - started, 3),
             )
@@ -50,8 +55,49 @@ def publish_tables(settings: Settings, relations: list[tuple[str, str]], run_id:
 
 def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):
     """Replace the Iceberg table `identifier` with `data` in one snapshot (created if missing)."""
-    schema = iceberg_compatible(data.schema)
-    data = data.cast(schema)
+    return write_batches(catalog, identifier, lambda: pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), run_id)[0]
+
+
+def write_batches(catalog: Catalog, identifier: str, read: Callable[[], pa.RecordBatchReader], run_id: str):
+    """Replace the Iceberg table `identifier` with what ``read()`` streams, in one atomic commit.
+
+    The batches are written as they arrive, so memory holds one batch, not the table; readers see
+    the old table until the single commit at the end. ``read`` is called again if the commit has
+    to be retried. Returns (table, rows written).
+    """
+    first = read()
+    schema = iceberg_compatible(first.schema)
+    ice = _table_for(catalog, identifier, schema)
+    rows = 0
+
+    def commit(table):
+        nonlocal rows, first
+        reader, first, rows = first or read(), None, 0
+        tx = table.transaction()
+        properties = {PUBLISHED_BY_PROPERTY: run_id}
+        tx.delete(AlwaysTrue(), snapshot_properties=properties)
+        for batch in _batches(reader, PUBLISH_BATCH_ROWS):
+            tx.append(batch.cast(schema), snapshot_properties=properties)
+            rows += batch.num_rows
+        tx.commit_transaction()
+
+    return commit_with_retry(ice, commit), rows
+
+
+def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """Group a reader's (possibly small) record batches into tables of about ``rows`` rows."""
+    pending, size = [], 0
+    for batch in reader:
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _table_for(catalog: Catalog, identifier: str, schema: pa.Schema):
     ice = table_or_none(catalog, identifier)
     if ice is None:
         ice = catalog.create_table(identifier, schema=schema)
@@ -60,7 +106,7 @@ def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):
         # reading the old snapshot; new readers see the new table.
         catalog.drop_table(identifier)
         ice = catalog.create_table(identifier, schema=schema)
-    return commit_with_retry(ice, lambda t: t.overwrite(data, snapshot_properties={PUBLISHED_BY_PROPERTY: run_id}))
+    return ice
 
 
 def _types_changed(ice, schema: pa.Schema) -> bool:

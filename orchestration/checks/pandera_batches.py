@@ -1,0 +1,93 @@
+"""pandera validation of a table of any size in bounded memory.
+
+pandera validates a DataFrame in memory; a 15M-row table read whole takes several GB. Tables larger
+than one batch are validated batch by batch, which is exact for every check that looks at one row
+at a time (dtypes, ranges, vocabularies, the rules between columns). Uniqueness is the one check
+that needs the whole column: it is taken out of the per-batch schema and answered by DuckDB with a
+GROUP BY over the table, and its failure cases are reported in pandera's own shape.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+
+BATCH_ROWS = 1_000_000
+
+
+def failure_cases(
+    con: duckdb.DuckDBPyConnection, relation: str, schema: pa.DataFrameModel | pa.DataFrameSchema, batch_rows: int = BATCH_ROWS
+) -> tuple[int, pl.DataFrame | None]:
+    """(rows validated, pandera's failure cases or None when valid)."""
+    schema = schema if isinstance(schema, pa.DataFrameSchema) else schema.to_schema()
+    rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+    if rows <= batch_rows:
+        cases = _validate(schema, con.execute(f"SELECT * FROM {relation}").pl())
+        return rows, cases
+    per_batch = _without_uniqueness(schema)
+    found, offset = [], 0
+    reader = con.execute(f"SELECT * FROM {relation}").fetch_record_batch(batch_rows)
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        cases = _validate(per_batch, frame)
+        if cases is not None:
+            found.append(cases.with_columns(pl.col("index") + offset))
+        offset += frame.height
+    if found:
+        cases = pl.concat(found, how="vertical_relaxed")
+        # A failure of the table as a whole (a dtype, a missing column) shows once, not once per batch.
+        found = [cases.filter(pl.col("index").is_not_null()), cases.filter(pl.col("index").is_null()).unique(maintain_order=True)]
+    found.extend(_duplicates(con, relation, schema))
+    found = [f for f in found if f.height]
+    return rows, pl.concat(found, how="vertical_relaxed") if found else None
+
+
+def _validate(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame | None:
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return errors.failure_cases
+    return None
+
+
+def _unique_groups(schema: pa.DataFrameSchema) -> list[tuple[str, list[str]]]:
+    groups = [(name, [name]) for name, column in schema.columns.items() if column.unique]
+    if schema.unique:
+        groups.append((schema.name or "table", list(schema.unique)))
+    return groups
+
+
+def _without_uniqueness(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    per_batch = schema.update_columns({name: {"unique": False} for name, column in schema.columns.items() if column.unique})
+    per_batch = copy.copy(per_batch)
+    per_batch.unique = None
+    return per_batch
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, relation: str, schema: pa.DataFrameSchema) -> list[pl.DataFrame]:
+    """One failure case per row whose key (a unique column or the schema's unique columns) repeats."""
+    out = []
+    for label, columns in _unique_groups(schema):
+        keys = ", ".join(f'"{c}"' for c in columns)
+        value = f'CAST("{columns[0]}" AS VARCHAR)' if len(columns) == 1 else f"CAST(to_json(struct_pack({keys})) AS VARCHAR)"
+        repeated = con.execute(
+            f"""
+            SELECT {value} AS failure_case FROM (
+                SELECT {keys}, count(*) AS n FROM {relation} WHERE {' AND '.join(f'"{c}" IS NOT NULL' for c in columns)}
+                GROUP BY ALL HAVING count(*) > 1
+            ), range(n)
+            """
+        ).pl()
+        if repeated.height:
+            single = len(columns) == 1
+            out.append(repeated.with_columns(
+                schema_context=pl.lit("Column" if single else "DataFrameSchema"),
+                column=pl.lit(label),
+                check=pl.lit("field_uniqueness" if single else "multiple_fields_uniqueness"),
+                check_number=pl.lit(None, dtype=pl.Int32),
+                index=pl.lit(None, dtype=pl.Int32),
+            ))
+    return out
