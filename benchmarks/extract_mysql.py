@@ -6,7 +6,11 @@ N rows, then measures in one run:
   - Shoplake's full extraction (read, protect, diff, write Parquet, one Iceberg commit), in a child
     process whose peak RSS is its own
   - the same at a smaller size, to show memory does not grow with the table
-  - an incremental run after 1% of the rows changed
+  - an incremental run after 1% of the rows changed (0.8% updated, 0.1% inserted, 0.1% deleted),
+    beside what the source alone needs for it: the raw client reading the changed rows, and the
+    key-only scan that finds deletes
+The server's InnoDB buffer pool decides the incremental cost (changed rows scattered over the table
+are random page reads): `--buffer-pool-mb` sets it for the run and restores it afterwards.
 Prints a table and writes the figures as JSON (the last line printed is the JSON file's path).
 
     .venv/bin/python benchmarks/extract_mysql.py --rows 5000000
@@ -75,14 +79,29 @@ def fill(rows: int) -> float:
     return time.perf_counter() - started
 
 
-def raw_client_seconds() -> float:
+def raw_client_seconds(sql: str = "select * from web_events") -> float:
     client = shutil.which("mariadb") or shutil.which("mysql")
     started = time.perf_counter()
-    subprocess.run(
-        [client, "--quick", "-h127.0.0.1", "-uroot", DATABASE, "-e", "select * from web_events"],
-        stdout=subprocess.DEVNULL, check=True,
-    )
+    subprocess.run([client, "--quick", "-h127.0.0.1", "-uroot", DATABASE, "-e", sql], stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - started
+
+
+def query_one(sql: str):
+    con = pymysql.connect(host="127.0.0.1", user="root", database=DATABASE, autocommit=True)
+    cur = con.cursor()
+    cur.execute(sql)
+    value = cur.fetchone()[0]
+    con.close()
+    return value
+
+
+def change_one_percent(rows: int) -> dict:
+    """0.8% of the rows updated, 0.1% deleted, 0.1% inserted: 1% of the table changed."""
+    sh("UPDATE web_events SET properties = '{\"page\": \"/changed\"}' WHERE event_id % 125 = 0")
+    sh("DELETE FROM web_events WHERE event_id % 1000 = 7")
+    sh(FILL.format(lo=rows + 1, hi=rows + rows // 1000))
+    sh(f"UPDATE web_events SET updated_at = CURRENT_TIMESTAMP(3) WHERE event_id > {rows}")  # inserted now
+    return {"updated": rows // 125, "deleted": rows // 1000, "inserted": rows // 1000}
 
 
 def extract(home: Path, run_id: str) -> dict:
@@ -95,8 +114,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--small-rows", type=int, default=1_000_000)
+    parser.add_argument("--buffer-pool-mb", type=int, default=None, help="InnoDB buffer pool for the run (restored after)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
+    pool_before = query_one("SELECT @@innodb_buffer_pool_size")
+    if args.buffer_pool_mb:
+        sh(f"SET GLOBAL innodb_buffer_pool_size = {args.buffer_pool_mb * 2**20}", None)
     work = Path(tempfile.mkdtemp(prefix="shoplake-bench-"))
     figures: dict = {
         "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
@@ -111,21 +134,30 @@ def main() -> None:
         figures["small"] = {"rows": args.small_rows, **small}
 
         figures["fill_seconds"] = round(fill(args.rows), 1)
+        figures["innodb_buffer_pool_mb"] = query_one("SELECT @@innodb_buffer_pool_size") // 2**20
         raw = raw_client_seconds()
         full = extract(work / "large", "bench-full")
-        sh(f"UPDATE web_events SET properties = '{{\"page\": \"/changed\"}}' WHERE event_id % 100 = 0")
+        since = query_one("SELECT max(updated_at) FROM web_events")
+        changed = change_one_percent(args.rows)
+        # What the source alone needs for an incremental run: the changed rows, and every key.
+        source_changed = raw_client_seconds(f"select * from web_events where updated_at >= '{since}'")
+        source_keys = raw_client_seconds("select event_id from web_events")
         incremental = extract(work / "large", "bench-incremental")
         figures.update(
             rows=args.rows,
             raw_client={"seconds": round(raw, 2), "rows_per_second": round(args.rows / raw)},
             full={**full, "rows_per_second": round(args.rows / full["seconds"])},
-            incremental={**incremental, "changed_rows": args.rows // 100},
+            incremental={**incremental, "changed_rows": sum(changed.values()), **changed},
+            raw_client_changed_rows_seconds=round(source_changed, 2),
+            raw_client_key_scan_seconds=round(source_keys, 2),
         )
         figures["full_vs_raw_client"] = round((args.rows / full["seconds"]) / (args.rows / raw), 2)
         figures["incremental_fraction"] = round(incremental["seconds"] / full["seconds"], 3)
+        figures["source_floor_fraction"] = round(max(source_changed, source_keys) / full["seconds"], 3)
     finally:
         sh(f"DROP DATABASE IF EXISTS {DATABASE}", None)
         shutil.rmtree(work, ignore_errors=True)
+        sh(f"SET GLOBAL innodb_buffer_pool_size = {pool_before}", None)
 
     print(f"\nExtraction of {figures['table']} from MariaDB into Iceberg raw "
           f"({figures['machine']['cores']} cores, {figures['machine']['memory_gb']} GiB, {figures['date']})\n")
@@ -136,10 +168,14 @@ def main() -> None:
         f = figures[key]
         print(f"{label:<34}{rows:>12,}{f['seconds']:>10.2f}{round(rows / f['seconds']):>12,}{f['peak_rss_mb']:>13.0f}")
     inc = figures["incremental"]
+    print(f"{'mariadb: changed rows only':<34}{inc['updated'] + inc['inserted']:>12,}{figures['raw_client_changed_rows_seconds']:>10.2f}")
+    print(f"{'mariadb: key-only scan':<34}{args.rows:>12,}{figures['raw_client_key_scan_seconds']:>10.2f}")
     print(f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}{inc['peak_rss_mb']:>13.0f}")
     print(f"\nfull extract / raw client rate: {figures['full_vs_raw_client']}x   "
-          f"incremental / full time: {figures['incremental_fraction']:.1%}")
-    out = Path(args.output or Path(__file__).with_name("results") / f"extract_mysql_{args.rows}.json")
+          f"incremental / full time: {figures['incremental_fraction']:.1%} "
+          f"(the source alone: {figures['source_floor_fraction']:.1%})   "
+          f"InnoDB buffer pool: {figures['innodb_buffer_pool_mb']} MB")
+    out = Path(args.output or Path(__file__).with_name("results") / f"extract_mysql_{args.rows}_pool{figures['innodb_buffer_pool_mb']}mb.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print(out)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysTrue
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
@@ -75,10 +74,12 @@ def write_batches(catalog: Catalog, identifier: str, read: Callable[[], pa.Recor
         reader, first, rows = first or read(), None, 0
         tx = table.transaction()
         properties = {PUBLISHED_BY_PROPERTY: run_id}
-        tx.delete(AlwaysTrue(), snapshot_properties=properties)
         for batch in _batches(reader, PUBLISH_BATCH_ROWS):
-            tx.append(batch.cast(schema), snapshot_properties=properties)
+            # the first batch replaces the table's files, the rest add to them: one commit in the end
+            (tx.append if rows else tx.overwrite)(batch.cast(schema), snapshot_properties=properties)
             rows += batch.num_rows
+        if not rows:
+            tx.overwrite(schema.empty_table(), snapshot_properties=properties)
         tx.commit_transaction()
 
     return commit_with_retry(ice, commit), rows
