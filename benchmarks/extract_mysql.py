@@ -86,8 +86,8 @@ def raw_client_seconds(sql: str = "select * from web_events") -> float:
     return time.perf_counter() - started
 
 
-def query_one(sql: str):
-    con = pymysql.connect(host="127.0.0.1", user="root", database=DATABASE, autocommit=True)
+def query_one(sql: str, database: str | None = DATABASE):
+    con = pymysql.connect(host="127.0.0.1", user="root", database=database, autocommit=True)
     cur = con.cursor()
     cur.execute(sql)
     value = cur.fetchone()[0]
@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--buffer-pool-mb", type=int, default=None, help="InnoDB buffer pool for the run (restored after)")
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
-    pool_before = query_one("SELECT @@innodb_buffer_pool_size")
+    pool_before = query_one("SELECT @@innodb_buffer_pool_size", None)
     if args.buffer_pool_mb:
         sh(f"SET GLOBAL innodb_buffer_pool_size = {args.buffer_pool_mb * 2**20}", None)
     work = Path(tempfile.mkdtemp(prefix="shoplake-bench-"))
