@@ -280,7 +280,7 @@ def test_inventory_status(lake):
     expected = stock.select(
         "product_id", "units_sold_28d",
         pl.when(daily > 0).then((pl.col("quantity_on_hand") / daily * 1000).round(0)).alias("days_of_cover_milli"),
-        ((pl.col("quantity_on_hand") < pl.col("reorder_point")) | ((daily > 0) & (pl.col("quantity_on_hand") / daily < 14)).fill_null(False)).alias("low_stock"),
+        ((pl.col("quantity_on_hand") < pl.col("reorder_point")) | (pl.col("quantity_on_hand") * 28 < 14 * pl.col("units_sold_28d"))).alias("low_stock"),
     )
     published = lake("prod.inventory_status").with_columns(days_of_cover_milli=(pl.col("days_of_cover") * 1000).round(0))
     assert_same(expected, published, ["product_id"])

@@ -213,3 +213,20 @@ def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
     # a wrong dtype is one failure of the table, not one per batch
     assert summary(pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=3)[1]) == summary(
         pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=100)[1])
+
+
+def test_low_stock_at_exactly_fourteen_days_of_cover_is_decided_exactly():
+    # Regression: 18 on hand and 36 sold in 28 days is exactly 14 days of cover; in floating point
+    # the model and the check rounded it to different sides and the daily refresh at scale M failed.
+    def frame(low_stock: bool) -> pl.DataFrame:
+        return pl.DataFrame({
+            "product_id": [91], "sku": ["HOM-000091"], "name": ["Candle"], "category_id": pl.Series([2], dtype=pl.Int32),
+            "is_active": [True], "quantity_on_hand": pl.Series([18], dtype=pl.Int32),
+            "reorder_point": pl.Series([5], dtype=pl.Int32), "last_restocked_at": [T0], "as_of_date": [T0.date()],
+            "units_sold_28d": [36], "avg_daily_units_28d": [36 / 28], "days_of_cover": [18 / (36 / 28)], "low_stock": [low_stock],
+        })
+
+    schema = PROD_SCHEMAS["inventory_status"]
+    schema.validate(frame(low_stock=False))  # 14 days is not fewer than 14
+    with pytest.raises(pa.errors.SchemaError, match="cover_and_flag_agree"):
+        schema.validate(frame(low_stock=True))

@@ -358,7 +358,8 @@ class InventoryStatus(_Mart):
     def cover_and_flag_agree(cls, data: pa.PolarsData) -> pl.LazyFrame:
         rate = pl.col("units_sold_28d").cast(pl.Float64) / 28
         cover = pl.col("quantity_on_hand").cast(pl.Float64) / rate
-        low = (pl.col("quantity_on_hand") < pl.col("reorder_point")) | ((rate > 0) & (cover < 14)).fill_null(False)
+        # under 14 days of cover, in integers (2 * qoh < units): exact at the boundary, unlike cover < 14
+        low = (pl.col("quantity_on_hand") < pl.col("reorder_point")) | (2 * pl.col("quantity_on_hand").cast(pl.Int64) < pl.col("units_sold_28d"))
         return data.lazyframe.select(
             ((pl.col("avg_daily_units_28d") - rate).abs() <= 1e-9)
             & pl.when(rate > 0).then((pl.col("days_of_cover") - cover).abs() <= 1e-6).otherwise(pl.col("days_of_cover").is_null())

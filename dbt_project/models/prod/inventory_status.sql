@@ -75,8 +75,10 @@ final as (
         case
             when avg_daily_units_28d > 0 then quantity_on_hand / avg_daily_units_28d
         end as days_of_cover,
+        -- fewer than 14 days of cover, decided in integers: qoh / (units / 28) < 14 <=> 2 * qoh < units.
+        -- In floating point a product exactly at 14 days (18 on hand, 36 sold) lands on either side.
         quantity_on_hand < reorder_point
-            or coalesce(avg_daily_units_28d > 0 and quantity_on_hand / avg_daily_units_28d < 14, false) as low_stock
+            or 2 * cast(quantity_on_hand as bigint) < units_sold_28d as low_stock
     from rates
 
 )
