@@ -26,12 +26,16 @@ pytestmark = pytest.mark.slow
 
 CUSTOMERS, DAYS, SEED = 400, 150, 8
 ENV = ("SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE", "SHOPLAKE_DUCKDB_PATH", "MLFLOW_TRACKING_URI")
+# relation -> (dbt model, key columns)
 INCREMENTAL = {
-    "fct_orders": ["order_id"],
-    "fct_order_items": ["order_item_id"],
-    "fct_payments": ["payment_id"],
-    "conversion_funnel": ["session_date", "channel"],
+    "prod.fct_orders": ("fct_orders", ["order_id"]),
+    "prod.fct_order_items": ("fct_order_items", ["order_item_id"]),
+    "prod.fct_payments": ("fct_payments", ["payment_id"]),
+    "prod.conversion_funnel": ("conversion_funnel", ["session_date", "channel"]),
+    "curated.web_events": ("web_events", ["event_id"]),
+    "quarantine.web_events": ("quarantine_web_events", ["event_id", "rule"]),
 }
+MODELS = [model for model, _ in INCREMENTAL.values()]
 
 
 def run(selection):
@@ -119,20 +123,21 @@ def simulated(tmp_path_factory):
     con = duck(settings)
     before = {
         "orders": {r[0] for r in con.execute("SELECT order_id FROM prod.fct_orders").fetchall()},
-        "rows": {m: con.execute(f"SELECT count(*) FROM prod.{m}").fetchone()[0] for m in INCREMENTAL},
+        "rows": {r: con.execute(f"SELECT count(*) FROM {r}").fetchone()[0] for r in INCREMENTAL},
     }
     con.close()
     erased = erase_customer_with_orders(settings)
 
     run(raw_keys)  # extract the changes, then measure what the incremental build will recompute
     refresh_raw_views(settings)
-    dbt(settings, "compile", "--select", *INCREMENTAL)
+    dbt(settings, "compile", "--select", *MODELS)
     con = duck(settings)
     batches = {}
-    for model in INCREMENTAL:
-        compiled = (settings.home / "dbt-target" / "compiled" / "shoplake" / "models" / "prod" / f"{model}.sql").read_text()
+    for relation, (model, _) in INCREMENTAL.items():
+        folder = relation.split(".")[0]
+        compiled = (settings.home / "dbt-target" / "compiled" / "shoplake" / "models" / folder / f"{model}.sql").read_text()
         assert "_extracted_at > cast('" in compiled  # compiled as an incremental build
-        batches[model] = con.execute(f"SELECT count(*) FROM ({compiled})").fetchone()[0]
+        batches[relation] = con.execute(f"SELECT count(*) FROM ({compiled})").fetchone()[0]
     con.close()
 
     run(sorted(dbt_curated_and_prod.keys))  # the incremental build, with every check
@@ -150,8 +155,9 @@ def test_the_simulation_changed_what_the_marts_are_built_from(simulated):
 
 def test_incremental_builds_recompute_only_what_changed(simulated):
     settings, _, before, batches, _ = simulated
-    for model, batch in batches.items():
-        assert 0 < batch < before["rows"][model] / 3, (model, batch, before["rows"][model])
+    for relation, batch in batches.items():
+        # quarantine.web_events holds only the duplicates among the rebuilt sessions: maybe none
+        assert (relation.startswith("quarantine") or batch > 0) and batch < before["rows"][relation] / 3, (relation, batch, before["rows"][relation])
 
 
 def test_erased_customers_orders_are_gone(simulated):
@@ -172,20 +178,20 @@ def test_incremental_marts_equal_a_full_refresh(simulated):
     settings, _, _, _, _ = simulated
     con = duck(settings, read_only=False)
     con.execute("CREATE SCHEMA IF NOT EXISTS incremental_copy")
-    for model in INCREMENTAL:
-        con.execute(f"CREATE OR REPLACE TABLE incremental_copy.{model} AS SELECT * FROM prod.{model}")
+    for relation in INCREMENTAL:
+        con.execute(f"CREATE OR REPLACE TABLE incremental_copy.{relation.replace('.', '__')} AS SELECT * FROM {relation}")
     con.close()
 
-    dbt(settings, "run", "--full-refresh", "--select", *INCREMENTAL)
+    dbt(settings, "run", "--full-refresh", "--select", *MODELS)
 
     con = duck(settings)
-    for model, keys in INCREMENTAL.items():
-        full, incremental = f"prod.{model}", f"incremental_copy.{model}"
+    for relation in INCREMENTAL:
+        full, incremental = relation, f"incremental_copy.{relation.replace('.', '__')}"
         counts = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (full, incremental)]
         only_full = con.execute(f"SELECT count(*) FROM (SELECT * FROM {full} EXCEPT ALL SELECT * FROM {incremental})").fetchone()[0]
         only_incremental = con.execute(f"SELECT count(*) FROM (SELECT * FROM {incremental} EXCEPT ALL SELECT * FROM {full})").fetchone()[0]
         checksum = "SELECT sum(hash(t)) FROM {} AS t"  # order-independent
-        assert (only_full, only_incremental) == (0, 0), model
+        assert (only_full, only_incremental) == (0, 0), relation
         assert counts[0] == counts[1] > 0 and con.execute(checksum.format(full)).fetchone() == con.execute(checksum.format(incremental)).fetchone()
     con.close()
 
@@ -198,7 +204,7 @@ def test_dbt_docs_describe_every_model_and_column(simulated):
     catalog = json.loads((target / "catalog.json").read_text())
     undocumented = []
     models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
-    assert {n["name"] for n in models if n["schema"] == "prod"} >= {*INCREMENTAL, "compliance_report", "dim_customers"}
+    assert {n["name"] for n in models if n["schema"] == "prod"} >= {"fct_orders", "conversion_funnel", "compliance_report", "dim_customers"}
     for node in models:
         if not node["description"].strip():
             undocumented.append(node["name"])

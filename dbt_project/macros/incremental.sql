@@ -126,3 +126,39 @@ select distinct cast(started_at as date) as session_date
 from session_starts
 where started_at is not null
 {%- endmacro %}
+
+
+{#
+  curated.web_events and quarantine.web_events: the events to rebuild after web events changed
+  since `since`. The duplicate_event rule compares the events of one session, so a change to one
+  event can move another of its session in or out of quarantine: every event of every touched
+  session (over every raw version, so a deleted event and a session it left are included) is
+  rebuilt, which makes the incremental build equal a full one.
+#}
+{% macro web_events_to_rebuild(since) -%}
+select distinct scope.event_id
+from {{ source('raw', 'web_events') }} as scope
+where scope.session_id in (
+    {{ changed_since('web_events', 'event_id', 'session_id', since) }}
+)
+{%- endmacro %}
+
+
+{#
+  The watermark of the web events pair, read from curated.web_events (quarantine.web_events runs
+  before it and cannot ref it): the latest _extracted_at the previous build took in.
+#}
+{% macro web_events_watermark() -%}
+    {%- set watermark = none -%}
+    {%- if execute and is_incremental() -%}
+        {%- set curated = adapter.get_relation(database=this.database, schema=generate_schema_name('curated', none), identifier='web_events') -%}
+        {%- if curated is not none -%}
+            {%- set watermark = run_query('select max(_extracted_at) from ' ~ curated).columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if watermark is none -%}
+        cast('1900-01-01 00:00:00' as timestamp)
+    {%- else -%}
+        cast('{{ watermark }}' as timestamp)
+    {%- endif -%}
+{%- endmacro %}

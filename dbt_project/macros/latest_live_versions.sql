@@ -8,9 +8,10 @@
   longer exist and are left out.
 
   Returns a SELECT of every raw column plus _version_rank (always 1); callers list the columns
-  they keep, which drops _op, _dagster_run_id and _version_rank.
+  they keep, which drops _op, _dagster_run_id and _version_rank. `only_keys` (a select of the first
+  key column) limits it to those keys, for incremental builds.
 #}
-{% macro latest_live_versions(table_name, key_columns) -%}
+{% macro latest_live_versions(table_name, key_columns, only_keys=none) -%}
 select *
 from (
     select
@@ -23,6 +24,9 @@ from (
                 versions.updated_at desc
         ) as _version_rank
     from {{ source('raw', table_name) }} as versions
+    {%- if only_keys is not none %}
+    where versions.{{ key_columns[0] }} in ({{ only_keys }})
+    {%- endif %}
 ) as ranked
 where _version_rank = 1
   and _op <> 'delete'

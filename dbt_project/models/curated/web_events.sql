@@ -1,9 +1,25 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where event_id in ({{ web_events_to_rebuild(web_events_watermark()) }}){% endif %}"
+    )
+}}
+
 -- Clickstream: session_start, product_view, add_to_cart, checkout, purchase. Abandoned carts are hard deleted after 30 days.
 -- The latest live version of every web_events key, minus the keys quarantined by a quality rule.
+-- Incremental (the largest table): a build rebuilds only the events of the sessions that changed
+-- since the previous build (macros/incremental.sql); the pre-hook clears them first, so deleted
+-- and newly quarantined events leave.
 
 with latest as (
 
+    {%- if is_incremental() %}
+    {{ latest_live_versions('web_events', ['event_id'], only_keys=web_events_to_rebuild(web_events_watermark())) }}
+    {%- else %}
     {{ latest_live_versions('web_events', ['event_id']) }}
+    {%- endif %}
 
 ),
 

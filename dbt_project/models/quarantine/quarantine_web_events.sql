@@ -1,5 +1,15 @@
-{{ config(schema='quarantine', alias='web_events') }}
+{{
+    config(
+        schema='quarantine',
+        alias='web_events',
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where event_id in ({{ web_events_to_rebuild(web_events_watermark()) }}){% endif %}"
+    )
+}}
 
+-- Incremental like curated.web_events: only the events of the sessions changed since its last build.
 -- Web events whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
 --   duplicate_event  same session_id, event_type, product_id (NULLs equal) and occurred_at as an
 --                    event with a smaller event_id (a client retry): the first one stays curated,
@@ -7,7 +17,11 @@
 
 with latest as (
 
+    {%- if is_incremental() %}
+    {{ latest_live_versions('web_events', ['event_id'], only_keys=web_events_to_rebuild(web_events_watermark())) }}
+    {%- else %}
     {{ latest_live_versions('web_events', ['event_id']) }}
+    {%- endif %}
 
 ),
 
