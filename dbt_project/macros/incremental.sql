@@ -18,15 +18,15 @@
 
 
 {#
-  The watermark: the latest _extracted_at the mart already holds, as a timestamp literal. Every raw
+  The watermark: the latest _extracted_at the mart (or `relation`) holds, as a timestamp literal. Every raw
   version extracted after the previous build is later than it (extraction stamps a version with the
   time of its run, and a build only ever holds versions extracted before it started). On a full
   build, the start of time.
 #}
-{% macro incremental_watermark() -%}
+{% macro incremental_watermark(relation=none) -%}
     {%- set watermark = none -%}
     {%- if execute and is_incremental() -%}
-        {%- set result = run_query('select max(_extracted_at) from ' ~ this) -%}
+        {%- set result = run_query('select max(_extracted_at) from ' ~ (this if relation is none else relation)) -%}
         {%- set watermark = result.columns[0].values()[0] -%}
     {%- endif -%}
     {%- if watermark is none -%}
@@ -149,16 +149,10 @@ where scope.session_id in (
   before it and cannot ref it): the latest _extracted_at the previous build took in.
 #}
 {% macro web_events_watermark() -%}
-    {%- set watermark = none -%}
-    {%- if execute and is_incremental() -%}
-        {%- set curated = adapter.get_relation(database=this.database, schema=generate_schema_name('curated', none), identifier='web_events') -%}
-        {%- if curated is not none -%}
-            {%- set watermark = run_query('select max(_extracted_at) from ' ~ curated).columns[0].values()[0] -%}
-        {%- endif -%}
-    {%- endif -%}
-    {%- if watermark is none -%}
+    {%- set curated = adapter.get_relation(database=this.database, schema=generate_schema_name('curated', none), identifier='web_events') if execute else none -%}
+    {%- if curated is none -%}
         cast('1900-01-01 00:00:00' as timestamp)
     {%- else -%}
-        cast('{{ watermark }}' as timestamp)
+        {{ incremental_watermark(curated) }}
     {%- endif -%}
 {%- endmacro %}
