@@ -253,6 +253,8 @@ def test_a_failed_commit_leaves_no_key_state_behind(source, monkeypatch):
 def test_key_membership_is_the_same_for_dense_sparse_and_composite_keys():
     dense = KeyState(PAYMENTS, pa.table({"payment_id": [1, 2, 3, 5], "updated_at": [T0] * 4}), "test")
     assert dense.gone(pa.table({"payment_id": [2, 3, 4]})).column("payment_id").to_pylist() == [1, 5]
+    # a key this run read (deleted and re-inserted while the key scan ran) is not gone
+    assert dense.gone(pa.table({"payment_id": [2, 3]}), [pa.table({"payment_id": [5]})]).column("payment_id").to_pylist() == [1]
     sparse = KeyState(PAYMENTS, pa.table({"payment_id": [1, 10**15, 7], "updated_at": [T0] * 3}), "test")
     assert sparse.gone(pa.table({"payment_id": [10**15]})).column("payment_id").to_pylist() == [1, 7]
     fx = schema.table("fx_rates")

@@ -93,7 +93,9 @@ def extract_table(
 
     state_path = None
     # The key-only scan for deletes runs on its own connection while the changed rows are read and
-    # diffed: the source answers both at once. On a first load there is nothing to delete.
+    # diffed: the source answers both at once. Their order does not matter: only keys raw holds as
+    # live before this run, absent from the scan and not read by it, get a delete marker
+    # (KeyState.gone). On a first load there is nothing to delete.
     first_load = iceberg_table.current_snapshot() is None
     key_scan = ThreadPoolExecutor(max_workers=1)
     try:
@@ -119,7 +121,7 @@ def extract_table(
                     tx.append(_with_metadata(pending, target, extracted_at, run_id))
                 pending = changes
         keys = None if keys_future is None else keys_future.result()
-        markers = None if keys is None else _delete_markers(state.gone(keys), protected_schema(table))
+        markers = None if keys is None else _delete_markers(state.gone(keys, changed_keys), protected_schema(table))
         counts["delete"] = markers.num_rows if markers is not None else 0
         pending = _concat(pending, markers)
         watermark = newest.isoformat(timespec="milliseconds") if newest else None

@@ -56,15 +56,17 @@ class KeyState:
                 pass  # rebuilt below
         pk = ", ".join(table.primary_key)
         con = duckdb_extensions.connect(settings.duckdb_extension_dir)
-        live = con.execute(
-            f"""
-            SELECT {pk}, updated_at FROM (
-                SELECT {pk}, updated_at, _op FROM iceberg_scan('{iceberg_table.metadata_location}')
-                QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY _extracted_at DESC, updated_at DESC NULLS LAST) = 1
-            ) WHERE _op <> 'delete'
-            """
-        ).fetch_arrow_table()
-        con.close()
+        try:
+            live = con.execute(
+                f"""
+                SELECT {pk}, updated_at FROM (
+                    SELECT {pk}, updated_at, _op FROM iceberg_scan('{iceberg_table.metadata_location}')
+                    QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY _extracted_at DESC, updated_at DESC NULLS LAST) = 1
+                ) WHERE _op <> 'delete'
+                """
+            ).fetch_arrow_table()
+        finally:
+            con.close()
         return cls(table, live, "rebuilt from raw")
 
     def new_versions(self, rows: pa.Table) -> pa.Table:
@@ -82,9 +84,16 @@ class KeyState:
         versions = versions.drop_columns([HELD]).select(rows.column_names).append_column(pa.field("_op", pa.string()), op)
         return versions.sort_by([(k, "ascending") for k in self.pk])
 
-    def gone(self, source_keys: pa.Table) -> pa.Table:
-        """Live keys the source no longer has."""
-        gone = self.live.select(self.pk).filter(np.logical_not(self._live_in(source_keys)))
+    def gone(self, source_keys: pa.Table, read_this_run: list[pa.Table] = ()) -> pa.Table:
+        """Live keys the source no longer has.
+
+        A key whose row this run read is not gone, whatever the key scan saw: the scan runs beside
+        the read, so a row deleted and re-inserted between the two must not get a delete marker in
+        the same commit as its new version (the marker would win). A row deleted after the read is
+        found by the next run.
+        """
+        present = pa.concat_tables([k.select(self.pk).cast(self.live.select(self.pk).schema) for k in [source_keys, *read_this_run]])
+        gone = self.live.select(self.pk).filter(np.logical_not(self._live_in(present)))
         return gone.sort_by([(k, "ascending") for k in self.pk])
 
     def after(self, changes: list[pa.Table], deleted: pa.Table | None) -> pa.Table:

@@ -53,7 +53,7 @@ def publish_tables(settings: Settings, relations: list[tuple[str, str]], run_id:
 
 
 def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):
-    """Replace the Iceberg table `identifier` with `data` in one snapshot (created if missing)."""
+    """Replace the Iceberg table `identifier` with `data` in one commit (created if missing)."""
     return write_batches(catalog, identifier, lambda: pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), run_id)[0]
 
 
