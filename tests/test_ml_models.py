@@ -171,6 +171,44 @@ def test_a_worse_candidate_is_not_promoted_and_scoring_keeps_the_champion(lakeho
     assert versions == [(before,)]
 
 
+def test_fraud_rescoring_takes_over_unchanged_payments_and_equals_scoring_them_all(lakehouse):
+    import pandas as pd
+    import pyarrow as pa
+
+    from ml_assets.fraud.assets import score_payments
+    from orchestration.transform.publish import write_table
+
+    settings, _ = lakehouse
+    full, version, _ = score_payments(settings, reuse=False)
+    catalog = load_catalog(settings)
+    published = catalog.load_table("prod.fraud_scores").scan().to_arrow()
+    previous = full.copy()
+    new = previous.index[::10]  # not scored before
+    changed = previous.index[1::10]  # their inputs changed since they were scored
+    kept = previous.index[2::10]  # same version, same inputs: what was published is taken over as it is
+    previous.loc[changed, "features_hash"] ^= 1
+    previous.loc[changed, "fraud_probability"] = -1.0
+    previous.loc[kept, "top_signals"] = "taken over"
+    previous = previous.drop(index=new)
+    try:
+        write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(previous, preserve_index=False), "test")
+        again, again_version, _ = score_payments(settings)
+        write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(previous.assign(model_version="0"),
+                                                                        preserve_index=False), "test")
+        other_version, _, _ = score_payments(settings)
+    finally:
+        write_table(catalog, "prod.fraud_scores", published, "test")
+    assert again_version == version
+    assert again.attrs["reused"] == len(full) - len(new) - len(changed)
+    expected = full.copy()
+    expected.loc[kept, "top_signals"] = "taken over"
+    # the payments scored again in a small batch get exactly what scoring all of them gave
+    pd.testing.assert_frame_equal(again, expected, check_exact=True)
+    # scores of another model version are never taken over
+    assert other_version.attrs["reused"] == 0
+    pd.testing.assert_frame_equal(other_version, full, check_exact=True)
+
+
 SCORE_IN_FRESH_PROCESS = """
 import json
 from ml_assets.churn.assets import score_customers

@@ -13,13 +13,15 @@ from ml_assets import explain, lakehouse_data, registry, reporting, tracking
 from ml_assets.fraud import features as F
 from ml_assets.fraud import train as T
 from ml_assets.errors import MalformedFrame
-from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.catalog import load_catalog, table_or_none
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 from orchestration.transform.publish import write_table
 
 FAMILY = registry.Family(name="fraud", model_name="shoplake_fraud", metric="pr_auc", higher_is_better=True, margin=0.002)
 SIGNALS_PER_PAYMENT = 3
+# What a later scoring can take over from prod.fraud_scores instead of recomputing.
+REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_probability", "top_signals")
 
 
 class FraudTrainingConfig(dg.Config):
@@ -112,9 +114,27 @@ fraud_gate = registry.gate_check(FAMILY)
 fraud_promotion = registry.promotion_asset(FAMILY)
 
 
-def score_payments(settings: Settings) -> tuple[pd.DataFrame, str, float]:
+def features_hash(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each payment's model inputs (stable across processes and runs)."""
+    return pd.util.hash_pandas_object(frame[F.FEATURES], index=False).to_numpy().view("int64")
+
+
+def previous_scores(settings: Settings) -> pd.DataFrame | None:
+    """What the last scoring published, if it recorded the inputs behind each score."""
+    table = table_or_none(load_catalog(settings), "prod.fraud_scores")
+    if table is None or table.current_snapshot() is None or "features_hash" not in table.schema().column_names:
+        return None
+    return table.scan(selected_fields=REUSABLE).to_pandas()
+
+
+def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame, str, float]:
     """Every payment's fraud probability and strongest signals from ``@champion``, and the champion's
-    score threshold at a 1% false-positive rate on its holdout."""
+    score threshold at a 1% false-positive rate on its holdout.
+
+    A payment's features are fixed when it is authorised, so the daily refresh re-scores only what
+    is new: a payment keeps its published probability and signals when the same champion version
+    scored the very same inputs (``features_hash``); anything else is scored again. The result is
+    the same as scoring every payment (test_ml_models)."""
     client = tracking.configure(settings)
     model, version = registry.require_champion(client, FAMILY)
     run = client.get_run(client.get_model_version(FAMILY.model_name, version).run_id)
@@ -122,8 +142,23 @@ def score_payments(settings: Settings) -> tuple[pd.DataFrame, str, float]:
     delay = int(run.data.params["label_delay_days"])
     con, _ = lakehouse_data.open_tables(settings, F.TABLES)
     frame = F.payment_features(con)
-    p = T.predict_score(model, frame)
-    names, contrib = T.contributions(model, frame)
+    hashes = features_hash(frame)
+    p = np.empty(len(frame), dtype="float64")
+    signals = np.empty(len(frame), dtype=object)
+    kept = np.zeros(len(frame), dtype=bool)
+    previous = previous_scores(settings) if reuse else None
+    if previous is not None:
+        same = previous[previous["model_version"] == str(version)].drop_duplicates("payment_id").set_index("payment_id")
+        at = same.index.get_indexer(frame["payment_id"].astype("int64"))
+        found = at >= 0
+        kept[found] = same["features_hash"].to_numpy()[at[found]] == hashes[found]
+        p[kept] = same["fraud_probability"].to_numpy()[at[kept]]
+        signals[kept] = same["top_signals"].to_numpy()[at[kept]]
+    fresh = frame[~kept]
+    if len(fresh):
+        p[~kept] = T.predict_score(model, fresh)
+        names, contrib = T.contributions(model, fresh)
+        signals[~kept] = explain.top_k(names, contrib, SIGNALS_PER_PAYMENT)
     last = frame["paid_at"].max()
     scores = pd.DataFrame({
         "payment_id": frame["payment_id"].astype("int64"),
@@ -133,13 +168,15 @@ def score_payments(settings: Settings) -> tuple[pd.DataFrame, str, float]:
         "status": frame["status"],
         "method": frame["method"],
         "amount_usd": frame["amount_usd"],
-        "fraud_probability": p.astype("float64"),
+        "fraud_probability": p,
         "above_threshold": p >= threshold,
-        "top_signals": explain.top_k(names, contrib, SIGNALS_PER_PAYMENT),
+        "top_signals": signals,
         "label_pending": (last - frame["paid_at"]).dt.days < delay,
         "is_chargeback": frame["is_chargeback"],
         "model_version": str(version),
+        "features_hash": hashes,
     })
+    scores.attrs["reused"] = int(kept.sum())
     return scores, str(version), threshold
 
 
@@ -147,7 +184,8 @@ def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
     """Captured payments still inside the chargeback window, scored above the threshold: the review queue."""
     queue = scores[scores["above_threshold"] & scores["label_pending"] & (scores["status"] == "captured")]
     queue = queue.sort_values(["fraud_probability", "payment_id"], ascending=[False, True]).reset_index(drop=True)
-    return queue.assign(review_rank=np.arange(1, len(queue) + 1, dtype="int64")).drop(columns=["above_threshold"])
+    return queue.assign(review_rank=np.arange(1, len(queue) + 1, dtype="int64")).drop(
+        columns=["above_threshold", "features_hash"], errors="ignore")
 
 
 @registry.scoring_asset(
@@ -168,6 +206,8 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
         "model_version": version,
         "threshold_at_1pct_fpr": threshold,
         "payments_above_threshold": int(scores["above_threshold"].sum()),
+        "payments_scored": len(scores) - scores.attrs["reused"],
+        "scores_reused": scores.attrs["reused"],  # same champion, same inputs as last time
         "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
     })
 
