@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table as IcebergTable
 
-from orchestration.lakehouse.pii import CANDIDATE_PREFILTER, TEST_CARD_NUMBERS, find_card_numbers
+from orchestration.lakehouse.pii import CANDIDATE_PREFILTER, MIN_CARD_CHARS, TEST_CARD_NUMBERS, find_card_numbers
 
 MAX_SAMPLES = 20
 
@@ -69,7 +69,8 @@ def scan_relation(con: duckdb.DuckDBPyConnection, name: str, source: str, string
     if not result.string_columns:
         return result
     union = " UNION ALL ".join(
-        f"SELECT '{c}' AS col, \"{c}\" AS val FROM {source} WHERE regexp_matches(\"{c}\", '{CANDIDATE_PREFILTER}')"
+        f"SELECT '{c}' AS col, \"{c}\" AS val FROM {source} "
+        f"WHERE length(\"{c}\") >= {MIN_CARD_CHARS} AND regexp_matches(\"{c}\", '{CANDIDATE_PREFILTER}')"
         for c in result.string_columns
     )
     for column, value in con.execute(union).fetchall():
