@@ -3,6 +3,8 @@
 raw (extraction) -> curated + quarantine -> prod (dbt, published to Iceberg) -> ml (MLflow)
 """
 
+import os
+
 import dagster as dg
 
 from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS
@@ -12,16 +14,29 @@ from orchestration.resources import LakehouseResource, dbt_resource
 from orchestration.schedules import JOBS, SCHEDULES
 from orchestration.transform.assets import dbt_curated_and_prod
 
+START_METHODS = ("forkserver", "spawn")
+
+
+def step_start_method() -> dict:
+    """How step processes start. Two cores: more parallel steps only add start-up, so at most two.
+    Each step keeps its own process (a crash or a leak stays in its step, memory is returned when it
+    ends), forked from a server that imported these definitions once per run: a spawned process
+    spends several seconds importing Dagster, dbt, MLflow and scikit-learn before its step starts
+    (benchmarks/step_startup.py). SHOPLAKE_STEP_START=spawn is the fallback for a library that
+    cannot live in a forked process."""
+    method = os.environ.get("SHOPLAKE_STEP_START") or "forkserver"
+    if method not in START_METHODS:
+        raise ValueError(f"SHOPLAKE_STEP_START={method!r} is not a start method: use one of {', '.join(START_METHODS)}")
+    if method == "spawn":
+        return {"spawn": {}}
+    return {"forkserver": {"preload_modules": ["orchestration.definitions"]}}
+
+
 defs = dg.Definitions(
     assets=[extract_source_tables, dbt_curated_and_prod, *ML_ASSETS],
     asset_checks=[*QUALITY_CHECKS, *ML_ASSET_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={"lakehouse": LakehouseResource(), "dbt": dbt_resource()},
-    # Two cores: more parallel steps only add process start-up. Each step still gets its own process
-    # (isolation, memory returned when it ends), forked from a server that imported these definitions
-    # once per run: a spawned process would spend 5-10 s importing Dagster, dbt, MLflow, scikit-learn.
-    executor=dg.multiprocess_executor.configured(
-        {"max_concurrent": 2, "start_method": {"forkserver": {"preload_modules": ["orchestration.definitions"]}}}
-    ),
+    executor=dg.multiprocess_executor.configured({"max_concurrent": 2, "start_method": step_start_method()}),
 )

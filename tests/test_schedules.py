@@ -4,6 +4,7 @@ import datetime as dt
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from orchestration import schedules
@@ -58,3 +59,15 @@ def test_every_lakehouse_writer_op_is_in_the_writer_pool():
     assert pools["raw"] == {schedules.WRITER_POOL}
     assert pools["curated"] == {schedules.WRITER_POOL}
     assert pools["prod"] == {schedules.WRITER_POOL}
+
+
+def test_steps_are_forked_from_a_preloaded_server_unless_told_to_spawn(monkeypatch):
+    from orchestration.definitions import step_start_method
+
+    monkeypatch.delenv("SHOPLAKE_STEP_START", raising=False)
+    assert step_start_method() == {"forkserver": {"preload_modules": ["orchestration.definitions"]}}
+    monkeypatch.setenv("SHOPLAKE_STEP_START", "spawn")
+    assert step_start_method() == {"spawn": {}}
+    monkeypatch.setenv("SHOPLAKE_STEP_START", "fork")
+    with pytest.raises(ValueError, match="SHOPLAKE_STEP_START='fork' is not a start method: use one of forkserver, spawn"):
+        step_start_method()
