@@ -99,13 +99,17 @@ def raw_client_seconds(sql: str = "select * from web_events") -> float:
     return time.perf_counter() - started
 
 
-def query_one(sql: str, database: str | None = DATABASE):
+def query_row(sql: str, database: str | None = DATABASE) -> tuple:
     con = pymysql.connect(**SERVER, user="root", database=database, autocommit=True)
     cur = con.cursor()
     cur.execute(sql)
-    value = cur.fetchone()[0]
+    row = cur.fetchone()
     con.close()
-    return value
+    return row
+
+
+def query_one(sql: str, database: str | None = DATABASE):
+    return query_row(sql, database)[0]
 
 
 def change_one_percent(rows: int) -> dict:
@@ -157,11 +161,7 @@ def private_server_with_binlog(work: Path, pool_mb: int):
 
 
 def binlog_position() -> tuple[str, int]:
-    con = pymysql.connect(**SERVER, user="root", autocommit=True)
-    cur = con.cursor()
-    cur.execute("SHOW MASTER STATUS")
-    file, position = cur.fetchone()[:2]
-    con.close()
+    file, position = query_row("SHOW MASTER STATUS", None)[:2]
     return file, position
 
 
