@@ -10,6 +10,7 @@ import time
 
 import duckdb
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table as IcebergTable
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
@@ -22,28 +23,34 @@ class UnknownTable(LookupError):
     pass
 
 
-def connect(settings: Settings, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per published table: ``prod.fct_orders`` and so on."""
+def connect(
+    settings: Settings, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES, tables: dict[str, IcebergTable] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per published table: ``prod.fct_orders`` and so on.
+
+    ``tables``, when given, receives each view's Iceberg table at the snapshot the view reads."""
     catalog = load_catalog(settings)
     con = duckdb_extensions.connect(settings.duckdb_extension_dir)
     for ns in namespaces:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
         for ident in catalog.list_tables(ns):
-            location = _published_metadata(catalog, ident)
-            if location is not None:
-                con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{location}')")
+            ice = _published(catalog, ident)
+            if ice is not None:
+                con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
+                if tables is not None:
+                    tables[f"{ns}.{ident[-1]}"] = ice
     return con
 
 
-def _published_metadata(catalog, ident, attempts: int = 50) -> str | None:
-    """The metadata file of the table's current snapshot. A table whose columns changed is replaced
+def _published(catalog, ident, attempts: int = 50) -> IcebergTable | None:
+    """The table at its current snapshot. A table whose columns changed is replaced
     (dropped, created, written) by the publishing run: for that moment it is missing or empty, so
     wait for it rather than fail (a table that was never written stays absent)."""
     for attempt in range(attempts):
         try:
             ice = catalog.load_table(ident)
             if ice.current_snapshot() is not None:
-                return ice.metadata_location
+                return ice
             if attempt == 0 and not _being_replaced(ice):
                 return None
         except NoSuchTableError:

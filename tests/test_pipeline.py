@@ -232,12 +232,30 @@ def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
         assert before[table] != after[table], table  # the run changed it, so the check below means something
         assert {tuple(s["answer"]) for s in seen if s.get("table") == table} <= {tuple(before[table]), tuple(after[table])}, table
     assert [c for c in checks if not c.passed] == []
+    assert_only_changes_published_and_checked(result, checks)
     dirty = quarantined_by_generator(settings)
     for t in TABLES:
         source = source_count(settings, t.name)
         curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]
         quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][0]
         assert (curated + quarantined, quarantined) == (source, dirty.filter(pl.col("table") == t.name)["key"].n_unique()), t.name
+
+
+def assert_only_changes_published_and_checked(result, checks) -> None:
+    """The daily run wrote only what changed and checked only the files its tables gained."""
+    published = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and "publish_mode" in e.event_specific_data.materialization.metadata
+    }
+    mode = {table: m["publish_mode"].value for table, m in published.items()}
+    assert mode["curated/web_events"] == "changed rows"
+    assert published["curated/web_events"]["publish_rows_written"].value < published["curated/web_events"]["dagster/row_count"].value
+    assert mode["curated/categories"] == "unchanged"  # reference data the simulated days never touch
+    scope = {(c.asset_key.to_user_string(), c.check_name): c.metadata["scope"].value for c in checks if "scope" in c.metadata}
+    for table in ("raw/web_events", "curated/web_events"):
+        assert "added since snapshot" in scope[(table, "no_card_numbers")], table
+    assert scope[("curated/categories", "pandera_schema")].startswith("0 of ")
 
 
 def test_postgres_profile_keeps_catalog_and_mlflow_in_postgres(lakehouse):

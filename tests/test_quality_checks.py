@@ -202,8 +202,8 @@ def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
                                    .otherwise(pl.col("failure_case")).alias("failure_case"))
         return sorted(cases.group_by("column", "check", "failure_case").len().rows(), key=str)
 
-    whole_rows, whole = pandera_batches.failure_cases(con, "visits", schema, batch_rows=100)
-    batched_rows, batched = pandera_batches.failure_cases(con, "visits", schema, batch_rows=3)
+    whole_rows, whole, _ = pandera_batches.failure_cases(con, "visits", schema, batch_rows=100)
+    batched_rows, batched, _ = pandera_batches.failure_cases(con, "visits", schema, batch_rows=3)
     assert whole_rows == batched_rows == 7
     assert summary(batched) == summary(whole)
     assert ("day", "in_range(1, 31)", "40", 1) in summary(batched)

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table as IcebergTable
 
+from orchestration.lakehouse.increments import WHOLE_TABLE, Increment, files_since
 from orchestration.lakehouse.pii import CANDIDATE_PREFILTER, MIN_CARD_CHARS, TEST_CARD_NUMBERS, find_card_numbers
 
 MAX_SAMPLES = 20
@@ -25,6 +26,7 @@ class ScanResult:
     candidates: int = 0
     leaks: int = 0
     samples: list[str] = field(default_factory=list)  # "column: 453914******6467", never the full number
+    scope: str = WHOLE_TABLE
 
     @property
     def passed(self) -> bool:
@@ -37,19 +39,23 @@ class ScanResult:
             "digit_runs_inspected": self.candidates,
             "card_numbers_found": self.leaks,
             "samples": ", ".join(self.samples) or "none",
+            "scope": self.scope,
         }
 
 
-def scan_iceberg_table(con: duckdb.DuckDBPyConnection, name: str, table: IcebergTable) -> ScanResult:
+def scan_iceberg_table(con: duckdb.DuckDBPyConnection, name: str, table: IcebergTable, since: int | None = None) -> ScanResult:
+    """Scan the table's current snapshot; only the files added since snapshot ``since`` when the
+    scan passed there (orchestration/lakehouse/increments.py)."""
     if table.current_snapshot() is None:
         return ScanResult(table=name)
     arrow_schema = table.schema().as_arrow()
     string_columns = [f.name for f in arrow_schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    return scan_relation(con, name, f"iceberg_scan('{table.metadata_location}')", string_columns)
+    return scan_relation(con, name, f"iceberg_scan('{table.metadata_location}')", string_columns, files_since(table, since))
 
 
-def scan_published_table(con: duckdb.DuckDBPyConnection, name: str) -> ScanResult:
-    """Scan a table of a query session (orchestration.query.connect), e.g. ``prod.fct_orders``."""
+def scan_published_table(con: duckdb.DuckDBPyConnection, name: str, increment: Increment | None = None) -> ScanResult:
+    """Scan a table of a query session (orchestration.query.connect), e.g. ``prod.fct_orders``;
+    only ``increment``'s files when given."""
     schema, table = name.split(".", 1)
     string_columns = [
         row[0]
@@ -59,12 +65,20 @@ def scan_published_table(con: duckdb.DuckDBPyConnection, name: str) -> ScanResul
             [schema, table],
         ).fetchall()
     ]
-    return scan_relation(con, name, f'"{schema}"."{table}"', string_columns)
+    return scan_relation(con, name, f'"{schema}"."{table}"', string_columns, increment)
 
 
-def scan_relation(con: duckdb.DuckDBPyConnection, name: str, source: str, string_columns: list[str]) -> ScanResult:
-    """Every value of ``string_columns`` of the relation ``source`` with a long digit run, Luhn-tested."""
+def scan_relation(
+    con: duckdb.DuckDBPyConnection, name: str, source: str, string_columns: list[str], increment: Increment | None = None
+) -> ScanResult:
+    """Every value of ``string_columns`` of the relation ``source`` (or of ``increment``'s files)
+    with a long digit run, Luhn-tested."""
     result = ScanResult(table=name, string_columns=list(string_columns))
+    if increment is not None:
+        result.scope = increment.describe()
+        if not increment.files:
+            return result
+        source = increment.parquet_source()
     result.rows = con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
     if not result.string_columns:
         return result

@@ -5,11 +5,17 @@ than one batch are validated batch by batch, which is exact for every check that
 at a time (dtypes, ranges, vocabularies, the rules between columns). Uniqueness is the one check
 that needs the whole column: it is taken out of the per-batch schema and answered by DuckDB with a
 GROUP BY over the table, and its failure cases are reported in pandera's own shape.
+
+For the same reason a large table whose check passed on an earlier snapshot is validated row by row
+only in the data files it gained since (orchestration/lakehouse/increments.py); uniqueness is still
+answered over the whole table.
 """
 
 from __future__ import annotations
 
 import copy
+
+from orchestration.lakehouse.increments import WHOLE_TABLE, Increment
 
 import duckdb
 import pandera.polars as pa
@@ -19,17 +25,30 @@ BATCH_ROWS = 1_000_000
 
 
 def failure_cases(
-    con: duckdb.DuckDBPyConnection, relation: str, schema: pa.DataFrameModel | pa.DataFrameSchema, batch_rows: int = BATCH_ROWS
-) -> tuple[int, pl.DataFrame | None]:
-    """(rows validated, pandera's failure cases or None when valid)."""
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    schema: pa.DataFrameModel | pa.DataFrameSchema,
+    batch_rows: int = BATCH_ROWS,
+    increment: Increment | None = None,
+) -> tuple[int, pl.DataFrame | None, str]:
+    """(rows validated row by row, pandera's failure cases or None when valid, which rows: the scope).
+
+    With ``increment``, a table larger than one batch is validated row by row in the increment's
+    files only (row numbers in failure cases then count within them), and a table with no new file
+    is not read at all."""
+    if increment is not None and not increment.files:
+        return 0, None, increment.describe()  # exactly the files of a snapshot where the check passed
     schema = schema if isinstance(schema, pa.DataFrameSchema) else schema.to_schema()
     rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
     if rows <= batch_rows:
         cases = _validate(schema, con.execute(f"SELECT * FROM {relation}").pl())
-        return rows, cases
+        return rows, cases, WHOLE_TABLE
     per_batch = _without_uniqueness(schema)
     found, offset = [], 0
-    reader = con.execute(f"SELECT * FROM {relation}").fetch_record_batch(batch_rows)
+    source, scope = relation, WHOLE_TABLE
+    if increment is not None:
+        source, rows, scope = increment.parquet_source(), increment.rows, increment.describe()
+    reader = con.execute(f"SELECT * FROM {source}").fetch_record_batch(batch_rows)
     for batch in reader:
         frame = pl.from_arrow(batch)
         cases = _validate(per_batch, frame)
@@ -42,7 +61,7 @@ def failure_cases(
         found = [cases.filter(pl.col("index").is_not_null()), cases.filter(pl.col("index").is_null()).unique(maintain_order=True)]
     found.extend(_duplicates(con, relation, schema))
     found = [f for f in found if f.height]
-    return rows, pl.concat(found, how="vertical_relaxed") if found else None
+    return rows, (pl.concat(found, how="vertical_relaxed") if found else None), scope
 
 
 def _validate(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame | None:

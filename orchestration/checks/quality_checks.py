@@ -25,6 +25,7 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 from dagster_dbt import DbtCliResource
+from pyiceberg.table import Table as IcebergTable
 
 from orchestration import query
 from orchestration.checks import pandera_batches
@@ -32,14 +33,19 @@ from orchestration.checks.card_scan import scan_published_table
 from orchestration.checks.compliance import COMPLIANCE_REPORT, ComplianceReportFailed, record_and_report
 from orchestration.checks.results import (
     CARD_CHECK,
+    CHECK_VERSION,
     PANDERA_CHECK,
+    SNAPSHOT_METADATA,
+    VERSION_METADATA,
     CheckRecord,
+    last_passed_snapshots,
     make_record,
     run_check_records,
     write_check_results,
 )
 from orchestration.checks.schemas_curated import CURATED_SCHEMAS, QUARANTINE_TABLES, quarantine_schema
 from orchestration.checks.schemas_prod import PROD_SCHEMAS
+from orchestration.lakehouse.increments import Increment, files_since
 from orchestration.lakehouse.pii import mask_card_numbers
 from orchestration.resources import LakehouseResource
 
@@ -101,9 +107,13 @@ def lakehouse_quality_checks(
 
     # The report is rebuilt at the end: its own checks judge the rebuilt table.
     report_checks = selected.pop(COMPLIANCE_REPORT, set())
-    con = query.connect(settings)
+    tables: dict = {}
+    con = query.connect(settings, tables=tables)
+    passed_before = {check: last_passed_snapshots(settings, check) for check in (PANDERA_CHECK, CARD_CHECK)}
     try:
-        results = [r for table, names in sorted(selected.items()) for r in evaluate_table(con, table, names)]
+        results = [
+            r for table, names in sorted(selected.items()) for r in evaluate_table(con, table, names, tables, passed_before)
+        ]
     finally:
         con.close()
     records = [_record(run_id, r) for r in results]
@@ -128,32 +138,53 @@ def lakehouse_quality_checks(
     yield from results
 
 
-def evaluate_table(con: duckdb.DuckDBPyConnection, table: tuple[str, str], checks: set[str]) -> Iterator[dg.AssetCheckResult]:
+def evaluate_table(
+    con: duckdb.DuckDBPyConnection,
+    table: tuple[str, str],
+    checks: set[str],
+    tables: dict[str, IcebergTable] | None = None,
+    passed_before: dict[str, dict[str, int]] | None = None,
+) -> Iterator[dg.AssetCheckResult]:
+    """The table's checks over its published snapshot (``tables``: the session's Iceberg tables).
+
+    Where a check passed on an earlier snapshot (``passed_before``: check -> table -> snapshot, from
+    the ledger), its row-by-row part looks only at the files the table gained since."""
     layer, name = table
     relation = f"{layer}.{name}"
-    try:
-        con.execute(f"SELECT 1 FROM {relation} LIMIT 0")
-    except duckdb.CatalogException:
-        for check in sorted(checks):
-            yield _result(table, check, False, {"summary": f"{relation} has not been published", "failure_cases": 1})
-        return
+    ice = (tables or {}).get(relation)
+    if ice is None:
+        try:
+            con.execute(f"SELECT 1 FROM {relation} LIMIT 0")
+        except duckdb.CatalogException:
+            for check in sorted(checks):
+                yield _result(table, check, False, {"summary": f"{relation} has not been published", "failure_cases": 1})
+            return
+
+    def since(check: str) -> Increment | None:
+        base = (passed_before or {}).get(check, {}).get(relation)
+        return files_since(ice, base) if ice is not None else None
+
+    # what the ledger keeps to make this evaluation the base of the next one
+    checked = {} if ice is None else {SNAPSHOT_METADATA: str(ice.current_snapshot().snapshot_id), VERSION_METADATA: CHECK_VERSION}
     if PANDERA_CHECK in checks:
-        yield validate_with_pandera(con, table)
+        yield validate_with_pandera(con, table, since(PANDERA_CHECK), checked)
     if CARD_CHECK in checks:
         started = time.perf_counter()
-        scan = scan_published_table(con, relation)
+        scan = scan_published_table(con, relation, since(CARD_CHECK))
         metadata = {**scan.as_metadata(), "seconds": round(time.perf_counter() - started, 3)}
         metadata["summary"] = "no card number found" if scan.passed else f"{scan.leaks} card numbers found"
-        yield _result(table, CARD_CHECK, scan.passed, metadata)
+        yield _result(table, CARD_CHECK, scan.passed, {**metadata, **checked})
 
 
-def validate_with_pandera(con: duckdb.DuckDBPyConnection, table: tuple[str, str]) -> dg.AssetCheckResult:
+def validate_with_pandera(
+    con: duckdb.DuckDBPyConnection, table: tuple[str, str], increment: Increment | None = None, extra_metadata: dict | None = None
+) -> dg.AssetCheckResult:
     layer, name = table
     started = time.perf_counter()
-    rows, cases = pandera_batches.failure_cases(con, f"{layer}.{name}", schema_for(layer, name))
+    rows, cases, scope = pandera_batches.failure_cases(con, f"{layer}.{name}", schema_for(layer, name), increment=increment)
     metadata = {"failure_cases": 0, "summary": "valid"} if cases is None else failure_metadata(cases)
-    metadata.update(rows_validated=rows, seconds=round(time.perf_counter() - started, 3))
-    return _result(table, PANDERA_CHECK, cases is None, metadata)
+    metadata.update(rows_validated=rows, scope=scope, seconds=round(time.perf_counter() - started, 3))
+    return _result(table, PANDERA_CHECK, cases is None, {**metadata, **(extra_metadata or {})})
 
 
 def failure_metadata(failure_cases: pl.DataFrame) -> dict:

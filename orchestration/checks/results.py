@@ -11,14 +11,17 @@ event log. ``prod.compliance_report`` (dbt) reads the ledger through the DuckDB 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import warnings
 from dataclasses import astuple, dataclass, fields
+from pathlib import Path
 
 import dagster as dg
+import pandera
 import pyarrow as pa
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import And, EqualTo
 
-from orchestration.lakehouse.catalog import commit_with_retry, load_catalog, load_or_create
+from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, load_or_create
 from orchestration.settings import Settings
 from orchestration.transform.publish import PUBLISHED_BY_PROPERTY
 
@@ -26,6 +29,21 @@ CHECK_RESULTS_TABLE = "raw.check_results"
 
 PANDERA_CHECK = "pandera_schema"
 CARD_CHECK = "no_card_numbers"  # the same name as the raw leak check of extraction
+
+# Check metadata read into the ledger: which snapshot was checked, by which version of the checks.
+SNAPSHOT_METADATA, VERSION_METADATA = "iceberg_snapshot_id", "check_version"
+
+
+def _check_version() -> str:
+    """Changes whenever the code that decides a card-scan or pandera check changes, so that a result
+    of older rules is never the base of an incremental check."""
+    digest = hashlib.sha256(pandera.__version__.encode())
+    for module in ("card_scan.py", "pandera_batches.py", "schemas_curated.py", "schemas_prod.py", "../lakehouse/pii.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CHECK_VERSION = _check_version()
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,8 @@ class CheckRecord:
     failures: int | None  # failing rows, failure cases or card numbers found, when the check counts them
     rows_checked: int | None
     summary: str
+    snapshot_id: int | None = None  # the Iceberg snapshot checked (card scans and pandera)
+    check_version: str | None = None  # CHECK_VERSION of the code that checked it
 
 
 SCHEMA = pa.schema(
@@ -56,6 +76,8 @@ SCHEMA = pa.schema(
         ("failures", pa.int64()),
         ("rows_checked", pa.int64()),
         ("summary", pa.string()),
+        ("snapshot_id", pa.int64()),
+        ("check_version", pa.string()),
     ]
 )
 assert [f.name for f in fields(CheckRecord)] == SCHEMA.names
@@ -104,7 +126,20 @@ def make_record(
         failures=_int_metadata(metadata, "card_numbers_found", "failure_cases", "dagster_dbt/failed_row_count"),
         rows_checked=_int_metadata(metadata, "rows_scanned", "rows_validated"),
         summary=str(getattr(summary, "value", summary) or ("passed" if passed else "failed")),
+        snapshot_id=_int_text(metadata.get(SNAPSHOT_METADATA)),
+        check_version=_text(metadata.get(VERSION_METADATA)),
     )
+
+
+def _text(value) -> str | None:
+    value = getattr(value, "value", value)
+    return None if value is None else str(value)
+
+
+def _int_text(value) -> int | None:
+    # Snapshot ids are 64-bit: metadata carries them as text (Dagster's integers are 32-bit in the UI).
+    text = _text(value)
+    return int(text) if text and text.lstrip("-").isdigit() else None
 
 
 def run_check_records(instance: dg.DagsterInstance, run_id: str) -> list[CheckRecord]:
@@ -140,4 +175,25 @@ def write_check_results(settings: Settings, run_id: str, records: list[CheckReco
 
 
 def ensure_ledger(settings: Settings):
-    return load_or_create(load_catalog(settings), CHECK_RESULTS_TABLE, SCHEMA)
+    ledger = load_or_create(load_catalog(settings), CHECK_RESULTS_TABLE, SCHEMA)
+    if set(SCHEMA.names) - set(ledger.schema().as_arrow().names):  # a ledger of an earlier version: add the columns
+        with ledger.update_schema() as update:
+            update.union_by_name(iceberg_compatible(SCHEMA))
+    return ledger
+
+
+def last_passed_snapshots(settings: Settings, check_name: str) -> dict[str, int]:
+    """table name -> the snapshot of its latest passing ``check_name`` by this CHECK_VERSION.
+
+    The base for checking only what a table gained since (orchestration/lakehouse/increments.py):
+    a failed evaluation never becomes a base, so what it found is checked again until it is gone.
+    """
+    rows = ensure_ledger(settings).scan(
+        row_filter=And(EqualTo("check_name", check_name), EqualTo("passed", True), EqualTo("check_version", CHECK_VERSION)),
+        selected_fields=("table_name", "snapshot_id", "evaluated_at"),
+    ).to_arrow().to_pylist()
+    latest: dict[str, tuple] = {}
+    for row in rows:
+        if row["snapshot_id"] is not None and (row["table_name"] not in latest or row["evaluated_at"] > latest[row["table_name"]][0]):
+            latest[row["table_name"]] = (row["evaluated_at"], row["snapshot_id"])
+    return {table: snapshot for table, (_, snapshot) in latest.items()}

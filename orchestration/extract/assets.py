@@ -10,6 +10,7 @@ import datetime as dt
 import dagster as dg
 
 from orchestration.checks.card_scan import scan_iceberg_table
+from orchestration.checks.results import CARD_CHECK, CHECK_VERSION, SNAPSHOT_METADATA, VERSION_METADATA, last_passed_snapshots
 from orchestration.extract.extract_table import DEFAULT_LOOKBACK, extract_table
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import load_catalog
@@ -17,8 +18,6 @@ from orchestration.resources import LakehouseResource
 from orchestration.schedules import WRITER_POOL
 from orchestration.source.database import SourceUnavailable
 from orchestration.source.schema import TABLES, table
-
-CARD_CHECK = "no_card_numbers"
 
 # An unreachable source is retried with backoff before the run fails; commits are per table and
 # atomic, so a retry never duplicates what an earlier attempt already committed.
@@ -68,7 +67,9 @@ def extract_source_tables(context: dg.AssetExecutionContext, config: ExtractConf
         raise dg.Failure(
             f"full_refresh_tables names unknown tables {sorted(unknown)}; known: {', '.join(t.name for t in TABLES)}"
         )
-    catalog = None
+    catalog = load_catalog(settings)
+    # raw only grows: a table whose scan passed before is scanned in the files it gained since
+    scanned_before = last_passed_snapshots(settings, CARD_CHECK)
     con = duckdb_extensions.connect(settings.duckdb_extension_dir)
     try:
         for key in sorted(context.selected_asset_keys, key=lambda k: k.path[-1]):
@@ -94,14 +95,20 @@ def extract_source_tables(context: dg.AssetExecutionContext, config: ExtractConf
                 asset_key=key,
                 metadata={**result.as_metadata(), "rows_per_second": round(rate, 1)},
             )
-            catalog = catalog or load_catalog(settings)
-            scan = scan_iceberg_table(con, f"raw.{source_table.name}", catalog.load_table(f"raw.{source_table.name}"))
+            name = f"raw.{source_table.name}"
+            ice = catalog.load_table(name)
+            scan = scan_iceberg_table(con, name, ice, since=scanned_before.get(name))
+            snapshot = ice.current_snapshot()
             yield dg.AssetCheckResult(
                 asset_key=key,
                 check_name=CARD_CHECK,
                 passed=scan.passed,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata=scan.as_metadata(),
+                metadata={
+                    **scan.as_metadata(),
+                    SNAPSHOT_METADATA: str(snapshot.snapshot_id) if snapshot else "none",
+                    VERSION_METADATA: CHECK_VERSION,
+                },
             )
     finally:
         con.close()

@@ -8,6 +8,7 @@ before failing (orchestration/checks/compliance.py); otherwise the quality-check
 
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.checks.compliance import ComplianceReportFailed, dbt_environment, record_and_report
 from orchestration.resources import LakehouseResource, shoplake_dbt_project
 from orchestration.schedules import PROD_FRESHNESS, WRITER_POOL
-from orchestration.transform.publish import publish_tables
+from orchestration.transform.publish import publish_keys, publish_tables
 from orchestration.transform.raw_views import refresh_raw_views
 
 # The DuckDB schemas dbt builds in are the layers; quarantine sits with curated in the UI.
@@ -85,10 +86,12 @@ def dbt_curated_and_prod(
         key = _asset_key(context, event)
         if key.path[0] in PUBLISHED_SCHEMAS:
             relations.append((key.path[0], key.path[-1]))
-    published = publish_tables(settings, relations, context.run.run_id)
+    published = publish_tables(settings, relations, context.run.run_id, publish_keys(shoplake_dbt_project.manifest_path))
     publish_seconds = round(sum(p.seconds for p in published.values()), 3)
+    modes = Counter(p.mode for p in published.values())
     context.log.info(
-        f"dbt build took {dbt_build_seconds:.1f}s; published {len(published)} tables to Iceberg in {publish_seconds:.1f}s"
+        f"dbt build took {dbt_build_seconds:.1f}s; published {len(published)} tables to Iceberg in {publish_seconds:.1f}s "
+        f"({', '.join(f'{n} {mode}' for mode, n in sorted(modes.items()))})"
     )
 
     for event in events:
@@ -103,6 +106,8 @@ def dbt_curated_and_prod(
                     "iceberg_snapshot_id": str(p.snapshot_id),
                     "raw_snapshot_ids": str(raw_snapshots),
                     "publish_seconds": p.seconds,  # this table's copy to Iceberg
+                    "publish_mode": p.mode,  # replaced | changed rows | unchanged (snapshot kept)
+                    "publish_rows_written": p.rows_written,
                     "dbt_build_seconds": dbt_build_seconds,  # the whole `dbt build` of this step
                 }
             )

@@ -2,16 +2,30 @@
 
 Readers (``shoplake sql``, notebooks, any Iceberg engine) never open the transform database: they
 read the published snapshot, which is always complete, and never block the next dbt build.
+
+Only what changed is written. Next to the models, the DuckDB file keeps what each table's current
+Iceberg snapshot holds (schema ``_shoplake_publish``): a fingerprint of its content and, for a
+table with a publish key (dbt ``meta: {publish_key: <column>}``), a hash per row. A table whose
+content is unchanged keeps its snapshot; a keyed table whose rows changed in part gets one commit
+that deletes the changed and removed keys and appends their current rows (the rest of its files stay
+as they are, so the quality checks look only at the new files: orchestration/lakehouse/increments.py);
+anything else is replaced whole. When the Iceberg table is not at the snapshot the state describes
+(first publish, a crash between the Iceberg commit and the state update, another writer), the table
+is replaced whole, which is always correct.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import And, GreaterThanOrEqual, In, LessThanOrEqual
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
@@ -27,29 +41,141 @@ class Published:
     rows: int
     snapshot_id: int
     seconds: float
+    mode: str = "replaced"  # replaced | changed rows | unchanged
+    rows_written: int | None = None
+    keys_deleted: int = 0
 
 
-def publish_tables(settings: Settings, relations: list[tuple[str, str]], run_id: str) -> dict[tuple[str, str], Published]:
-    """Copy each DuckDB relation (schema, name) to the Iceberg table of the same name."""
+STATE_SCHEMA = "_shoplake_publish"
+DIFF_MAX_FRACTION = 0.2  # above this share of changed keys, replacing the table is as cheap as the diff
+
+
+def publish_tables(
+    settings: Settings, relations: list[tuple[str, str]], run_id: str, keys: dict[tuple[str, str], str] | None = None
+) -> dict[tuple[str, str], Published]:
+    """Copy each DuckDB relation (schema, name) to the Iceberg table of the same name, writing only
+    what changed since the previous publish. ``keys``: the publish key column of a relation."""
     catalog = load_catalog(settings)
-    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path), read_only=True)
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
     out = {}
     try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.published "
+            "(identifier VARCHAR PRIMARY KEY, snapshot_id BIGINT, row_count BIGINT, fingerprint VARCHAR)"
+        )
         for schema, name in relations:
             started = time.perf_counter()
-            sql = f'SELECT * FROM "{schema}"."{name}"'
-            ice, rows = write_batches(
-                catalog, f"{schema}.{name}", lambda: con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS), run_id
-            )
-            out[(schema, name)] = Published(
-                identifier=f"{schema}.{name}",
-                rows=rows,
-                snapshot_id=ice.current_snapshot().snapshot_id,
-                seconds=round(time.perf_counter() - started, 3),
-            )
+            published = _publish(con, catalog, schema, name, (keys or {}).get((schema, name)), run_id)
+            out[(schema, name)] = replace(published, seconds=round(time.perf_counter() - started, 3))
     finally:
         con.close()
     return out
+
+
+def publish_keys(manifest_path: Path) -> dict[tuple[str, str], str]:
+    """(schema, table) -> publish key column, from the models' ``meta: {publish_key: ...}`` in dbt's manifest."""
+    nodes = json.loads(Path(manifest_path).read_text())["nodes"].values()
+    return {
+        (node["schema"], node.get("alias") or node["name"]): node["config"]["meta"]["publish_key"]
+        for node in nodes
+        if node["resource_type"] == "model" and node.get("config", {}).get("meta", {}).get("publish_key")
+    }
+
+
+def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run_id: str) -> Published:
+    identifier, relation = f"{schema}.{name}", f'"{schema}"."{name}"'
+    state = f'{STATE_SCHEMA}."{schema}__{name}"'
+    # The relation's rows as (key, row hash); its fingerprint is the row count and the sum of the hashes.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE publish_now AS SELECT {_quoted(key) if key else 'NULL'} AS k, hash(t) AS h FROM {relation} AS t"
+    )
+    rows, fingerprint, null_keys = con.execute(
+        "SELECT count(*), CAST(coalesce(sum(h), 0) AS VARCHAR), count(*) FILTER (k IS NULL) FROM publish_now"
+    ).fetchone()
+    ice = table_or_none(catalog, identifier)
+    snapshot = ice.current_snapshot() if ice is not None else None
+    before = con.execute(
+        f"SELECT snapshot_id, row_count, fingerprint FROM {STATE_SCHEMA}.published WHERE identifier = ?", [identifier]
+    ).fetchone()
+    in_step = snapshot is not None and before is not None and before[0] == snapshot.snapshot_id and not _schema_changed(ice, con, relation)
+
+    if in_step and (before[1], before[2]) == (rows, fingerprint):
+        return Published(identifier, rows, snapshot.snapshot_id, 0.0, mode="unchanged", rows_written=0)
+
+    has_state = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [STATE_SCHEMA, f"{schema}__{name}"]
+    ).fetchone()[0]
+    if key and in_step and has_state and not null_keys:
+        diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id)
+        if diff is not None:
+            _remember(con, identifier, state, key, diff.snapshot_id, rows, fingerprint)
+            return diff
+
+    order = f" ORDER BY {_quoted(key)}" if key else ""  # key ranges per file: a later diff rewrites few files
+    sql = f"SELECT * FROM {relation}{order}"
+    ice, written = write_batches(catalog, identifier, lambda: con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS), run_id)
+    snapshot_id = ice.current_snapshot().snapshot_id
+    _remember(con, identifier, state, key, snapshot_id, rows, fingerprint)
+    return Published(identifier, written, snapshot_id, 0.0, mode="replaced", rows_written=written)
+
+
+def _publish_changed_rows(
+    con, ice, identifier: str, relation: str, state: str, key: str, rows: int, run_id: str
+) -> Published | None:
+    """One commit: delete the keys whose published rows changed or left, append their current rows.
+    None when too much changed for that to pay (the caller replaces the table)."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE publish_gone AS
+            SELECT DISTINCT s.k FROM {state} AS s ANTI JOIN publish_now AS n ON s.k = n.k AND s.h = n.h;
+        CREATE OR REPLACE TEMP TABLE publish_touched AS
+            SELECT k FROM publish_gone
+            UNION SELECT n.k FROM publish_now AS n ANTI JOIN {state} AS s ON s.k = n.k AND s.h = n.h;
+        """
+    )
+    touched = con.execute("SELECT count(*) FROM publish_touched").fetchone()[0]
+    if touched > DIFF_MAX_FRACTION * max(rows, 1):
+        return None
+    gone = [k for (k,) in con.execute("SELECT k FROM publish_gone ORDER BY k").fetchall()]
+    reader = con.execute(
+        f"SELECT t.* FROM {relation} AS t SEMI JOIN publish_touched AS c ON t.{_quoted(key)} = c.k ORDER BY t.{_quoted(key)}"
+    ).fetch_record_batch(PUBLISH_BATCH_ROWS)
+    schema = iceberg_compatible(reader.schema)
+    properties = {PUBLISHED_BY_PROPERTY: run_id}
+    tx = ice.transaction()
+    if gone:
+        # The key range lets Iceberg skip every file outside it by its column statistics.
+        tx.delete(And(GreaterThanOrEqual(key, gone[0]), LessThanOrEqual(key, gone[-1]), In(key, gone)), snapshot_properties=properties)
+    written = 0
+    for batch in _batches(reader, PUBLISH_BATCH_ROWS):
+        tx.append(batch.cast(schema), snapshot_properties=properties)
+        written += batch.num_rows
+    try:
+        tx.commit_transaction()
+    except CommitFailedException:
+        return None  # another writer moved the table: the caller replaces it
+    snapshot_id = ice.refresh().current_snapshot().snapshot_id
+    return Published(identifier, rows, snapshot_id, 0.0, mode="changed rows", rows_written=written, keys_deleted=len(gone))
+
+
+def _remember(con, identifier: str, state: str, key: str | None, snapshot_id: int, rows: int, fingerprint: str) -> None:
+    """Record what the Iceberg snapshot now holds, in one DuckDB transaction."""
+    con.execute("BEGIN")
+    if key:
+        con.execute(f"CREATE OR REPLACE TABLE {state} AS SELECT k, h FROM publish_now")
+    con.execute(f"DELETE FROM {STATE_SCHEMA}.published WHERE identifier = ?", [identifier])
+    con.execute(f"INSERT INTO {STATE_SCHEMA}.published VALUES (?, ?, ?, ?)", [identifier, snapshot_id, rows, fingerprint])
+    con.execute("COMMIT")
+
+
+def _schema_changed(ice, con, relation: str) -> bool:
+    schema = iceberg_compatible(con.execute(f"SELECT * FROM {relation} LIMIT 0").fetch_arrow_table().schema)
+    return ice.schema().as_arrow().names != schema.names or _types_changed(ice, schema)
+
+
+def _quoted(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
 
 
 def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):

@@ -1,0 +1,121 @@
+"""Publishing only what changed, and checking only what a table gained: always the same answer as
+replacing and checking everything."""
+
+import duckdb
+import pytest
+
+from orchestration import query
+from orchestration.checks.card_scan import scan_published_table
+from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.increments import files_since
+from orchestration.transform.publish import PUBLISH_BATCH_ROWS, publish_tables
+
+KEY = {("curated", "events"): "event_id"}
+ROWS = 30_000
+
+
+@pytest.fixture
+def writer(shoplake_home):
+    """The transform database with curated.events (ids 1..ROWS, sessions of 10 events)."""
+    shoplake_home.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(shoplake_home.duckdb_path))
+    con.execute("CREATE SCHEMA curated")
+    con.execute(
+        f"""CREATE TABLE curated.events AS
+        SELECT range + 1 AS event_id, 'session-' || ((range // 10) + 1) AS session_id, 'page' AS event_type,
+               TIMESTAMP '2026-01-01' + INTERVAL (range) MINUTE AS occurred_at
+        FROM range({ROWS}) ORDER BY random()"""  # stored out of key order, as a dbt build leaves it
+    )
+    con.close()
+    return shoplake_home
+
+
+def writer_sql(settings, sql: str) -> None:
+    con = duckdb.connect(str(settings.duckdb_path))
+    con.execute(sql)
+    con.close()
+
+
+def published_rows(settings) -> list[tuple]:
+    con = query.connect(settings, namespaces=("curated",))
+    try:
+        return con.execute("SELECT * FROM curated.events ORDER BY event_id").fetchall()
+    finally:
+        con.close()
+
+
+def writer_rows(settings) -> list[tuple]:
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path), read_only=True)
+    try:
+        return con.execute("SELECT * FROM curated.events ORDER BY event_id").fetchall()
+    finally:
+        con.close()
+
+
+def publish(settings, run_id: str):
+    return publish_tables(settings, [("curated", "events")], run_id, KEY)[("curated", "events")]
+
+
+def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer, monkeypatch):
+    monkeypatch.setattr("orchestration.transform.publish.PUBLISH_BATCH_ROWS", 10_000)  # three files of key ranges
+    first = publish(writer, "run-1")
+    assert (first.mode, first.rows, first.rows_written) == ("replaced", ROWS, ROWS)
+    assert published_rows(writer) == writer_rows(writer)
+
+    again = publish(writer, "run-2")
+    assert (again.mode, again.snapshot_id, again.rows_written) == ("unchanged", first.snapshot_id, 0)
+
+    # A day: 2 events change, the 3 events of one session leave, 5 events arrive.
+    writer_sql(writer, "UPDATE curated.events SET event_type = 'purchase' WHERE event_id IN (12, 13)")
+    writer_sql(writer, "DELETE FROM curated.events WHERE event_id IN (21, 22, 23)")
+    writer_sql(
+        writer,
+        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'session-new', 'page', TIMESTAMP '2027-01-01' FROM range(5)",
+    )
+    day = publish(writer, "run-3")
+    assert (day.mode, day.rows, day.rows_written, day.keys_deleted) == ("changed rows", ROWS + 2, 7, 5)
+    assert published_rows(writer) == writer_rows(writer)
+
+    # Only the file holding keys 1..10,000 was rewritten, next to the new rows' file.
+    ice = load_catalog(writer).load_table("curated.events")
+    increment = files_since(ice, first.snapshot_id)
+    assert increment.table_files == 4 and len(increment.files) == 2
+    assert increment.rows == (10_000 - 5) + 7
+
+
+def test_a_table_moved_by_another_writer_is_replaced_whole(writer):
+    first = publish(writer, "run-1")
+    ice = load_catalog(writer).load_table("curated.events")
+    ice.delete("event_id <= 100")  # not through publish: the recorded state no longer describes the table
+    writer_sql(writer, "UPDATE curated.events SET event_type = 'purchase' WHERE event_id = 5000")
+    again = publish(writer, "run-2")
+    assert again.mode == "replaced" and again.snapshot_id != first.snapshot_id
+    assert published_rows(writer) == writer_rows(writer)
+
+
+def test_a_leak_in_a_new_file_is_found_and_an_old_pass_is_not_rescanned(writer):
+    first = publish(writer, "run-1")
+    writer_sql(writer, "INSERT INTO curated.events VALUES (900001, 'card 4539 1488 0343 6467', 'page', TIMESTAMP '2027-01-01')")
+    publish(writer, "run-2")
+    tables = {}
+    con = query.connect(writer, namespaces=("curated",), tables=tables)
+    try:
+        increment = files_since(tables["curated.events"], first.snapshot_id)
+        scan = scan_published_table(con, "curated.events", increment)
+        whole = scan_published_table(con, "curated.events")
+    finally:
+        con.close()
+    assert (scan.rows, scan.leaks, scan.samples) == (1, 1, ["session_id: 453914******6467"])
+    assert (whole.rows, whole.leaks) == (ROWS + 1, 1)
+    assert "added since snapshot" in scan.scope and whole.scope == "whole table"
+
+
+def test_files_since_needs_a_base_in_the_tables_history(writer):
+    publish(writer, "run-1")
+    ice = load_catalog(writer).load_table("curated.events")
+    assert files_since(ice, None) is None
+    assert files_since(ice, 12345) is None  # not a snapshot of this table
+    same = files_since(ice, ice.current_snapshot().snapshot_id)
+    assert (same.files, same.rows, same.table_rows) == ((), 0, ROWS)
+    assert PUBLISH_BATCH_ROWS >= ROWS  # one file here
