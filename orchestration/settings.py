@@ -30,6 +30,7 @@ class Settings:
     dagster_home: Path
     pii_key: str
     pii_key_is_default: bool
+    duckdb_memory_limit: str = "2.5GB"  # dbt's DuckDB (profiles.yml) and the publisher's; DuckDB spills beyond it
 
     @property
     def truth_dir(self) -> Path:
@@ -58,6 +59,7 @@ class Settings:
             dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster"),
             pii_key=pii_key or DEVELOPMENT_PII_KEY,
             pii_key_is_default=not pii_key,
+            duckdb_memory_limit=env.get("SHOPLAKE_DUCKDB_MEMORY_LIMIT") or cls.duckdb_memory_limit,
         )
 
     def warn_if_development_key(self, log=None) -> None:

@@ -83,6 +83,12 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     assert increment.table_files == 4 and len(increment.files) == 2
     assert increment.rows == (10_000 - 5) + 7
 
+    # The next day starts from the state the diff left: one changed event, one key replaced.
+    writer_sql(writer, f"UPDATE curated.events SET event_type = 'checkout' WHERE event_id IN (13, {ROWS + 3})")
+    next_day = publish(writer, "run-4")
+    assert (next_day.mode, next_day.rows_written, next_day.keys_deleted) == ("changed rows", 2, 2)
+    assert published_rows(writer) == writer_rows(writer)
+
 
 def test_a_table_moved_by_another_writer_is_replaced_whole(writer):
     first = publish(writer, "run-1")

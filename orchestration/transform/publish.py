@@ -59,6 +59,8 @@ def publish_tables(
     con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
     out = {}
     try:
+        # A full publish sorts the table by its key: within dbt's memory cap, spilling beyond it.
+        con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit.replace(chr(39), '')}'")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {STATE_SCHEMA}")
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {STATE_SCHEMA}.published "
@@ -109,7 +111,7 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     if key and in_step and has_state and not null_keys:
         diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id)
         if diff is not None:
-            _remember(con, identifier, state, key, diff.snapshot_id, rows, fingerprint)
+            _remember(con, identifier, state, key, diff.snapshot_id, rows, fingerprint, only_touched=True)
             return diff
 
     order = f" ORDER BY {_quoted(key)}" if key else ""  # key ranges per file: a later diff rewrites few files
@@ -159,10 +161,16 @@ def _publish_changed_rows(
     return Published(identifier, rows, snapshot_id, 0.0, mode="changed rows", rows_written=written, keys_deleted=len(gone))
 
 
-def _remember(con, identifier: str, state: str, key: str | None, snapshot_id: int, rows: int, fingerprint: str) -> None:
-    """Record what the Iceberg snapshot now holds, in one DuckDB transaction."""
+def _remember(
+    con, identifier: str, state: str, key: str | None, snapshot_id: int, rows: int, fingerprint: str, only_touched: bool = False
+) -> None:
+    """Record what the Iceberg snapshot now holds, in one DuckDB transaction (after a diff, only the
+    touched keys' hashes change)."""
     con.execute("BEGIN")
-    if key:
+    if key and only_touched:
+        con.execute(f"DELETE FROM {state} WHERE k IN (SELECT k FROM publish_touched)")
+        con.execute(f"INSERT INTO {state} SELECT k, h FROM publish_now SEMI JOIN publish_touched USING (k)")
+    elif key:
         con.execute(f"CREATE OR REPLACE TABLE {state} AS SELECT k, h FROM publish_now")
     con.execute(f"DELETE FROM {STATE_SCHEMA}.published WHERE identifier = ?", [identifier])
     con.execute(f"INSERT INTO {STATE_SCHEMA}.published VALUES (?, ?, ?, ?)", [identifier, snapshot_id, rows, fingerprint])
