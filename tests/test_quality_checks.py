@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pandera.polars as pa
 import polars as pl
+import pyarrow as pa_arrow
 import pytest
 
 from orchestration.checks import results
@@ -176,6 +177,29 @@ def test_ledger_rows_are_replaced_per_run(shoplake_home):
     assert sorted((r["run_id"], r["passed"]) for r in rows) == [("run-1", True), ("run-2", False), ("run-2", True)]
     failed = next(r for r in rows if not r["passed"])
     assert (failed["table_name"], failed["check_kind"], failed["failures"], failed["rows_checked"]) == ("prod.fct_orders", "pandera", 3, 10)
+
+
+def test_the_latest_passing_result_of_this_check_version_is_the_base_and_old_ledgers_gain_the_columns(shoplake_home):
+    from orchestration.lakehouse.catalog import load_catalog
+
+    # A ledger written before the snapshot and version columns existed.
+    old_schema = pa_arrow.schema([f for f in results.SCHEMA if f.name not in ("snapshot_id", "check_version")])
+    old = load_catalog(shoplake_home).create_table(results.CHECK_RESULTS_TABLE, schema=old_schema)
+    old.append(pa_arrow.Table.from_pylist([dict(zip(old_schema.names, [
+        "run-0", T0, "prod", "prod.fct_orders", "pandera_schema", "pandera", True, True, 0, 10, "valid"]))], schema=old_schema))
+
+    def record(run_id, passed, snapshot, version=results.CHECK_VERSION, minutes=0):
+        metadata = {results.SNAPSHOT_METADATA: str(snapshot), results.VERSION_METADATA: version}
+        return results.make_record(run_id, dg.AssetKey(["prod", "fct_orders"]), "pandera_schema", passed, True, metadata,
+                                   T0 + dt.timedelta(minutes=minutes))
+
+    results.write_check_results(shoplake_home, "run-1", [record("run-1", True, 11, minutes=1)])
+    results.write_check_results(shoplake_home, "run-2", [record("run-2", True, 22, version="older rules", minutes=2)])
+    results.write_check_results(shoplake_home, "run-3", [record("run-3", False, 33, minutes=3)])
+    assert results.last_passed_snapshots(shoplake_home, "pandera_schema") == {"prod.fct_orders": 11}
+    assert results.last_passed_snapshots(shoplake_home, "no_card_numbers") == {}
+    rows = results.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
+    assert sorted((r["run_id"], r["snapshot_id"]) for r in rows) == [("run-0", None), ("run-1", 11), ("run-2", 22), ("run-3", 33)]
 
 
 def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
