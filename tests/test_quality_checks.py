@@ -196,7 +196,8 @@ def test_the_latest_passing_result_of_this_check_version_is_the_base_and_old_led
     results.write_check_results(shoplake_home, "run-1", [record("run-1", True, 11, minutes=1)])
     results.write_check_results(shoplake_home, "run-2", [record("run-2", True, 22, version="older rules", minutes=2)])
     results.write_check_results(shoplake_home, "run-3", [record("run-3", False, 33, minutes=3)])
-    assert results.last_passed_snapshots(shoplake_home, "pandera_schema") == {"prod.fct_orders": 11}
+    assert results.last_passed_snapshots(shoplake_home, "pandera_schema") == {
+        ("prod.fct_orders", results.CHECK_VERSION): 11, ("prod.fct_orders", "older rules"): 22}
     assert results.last_passed_snapshots(shoplake_home, "no_card_numbers") == {}
     rows = results.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
     assert sorted((r["run_id"], r["snapshot_id"]) for r in rows) == [("run-0", None), ("run-1", 11), ("run-2", 22), ("run-3", 33)]

@@ -16,6 +16,7 @@ before Dagster fails it for any failed check.
 """
 
 import datetime as dt
+import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -143,11 +144,11 @@ def evaluate_table(
     table: tuple[str, str],
     checks: set[str],
     tables: dict[str, IcebergTable] | None = None,
-    passed_before: dict[str, dict[str, int]] | None = None,
+    passed_before: dict[str, dict[tuple[str, str], int]] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """The table's checks over its published snapshot (``tables``: the session's Iceberg tables).
 
-    Where a check passed on an earlier snapshot (``passed_before``: check -> table -> snapshot, from
+    Where a check passed on an earlier snapshot (``passed_before``: check -> (table, check version) -> snapshot, from
     the ledger), its row-by-row part looks only at the files the table gained since."""
     layer, name = table
     relation = f"{layer}.{name}"
@@ -160,20 +161,36 @@ def evaluate_table(
                 yield _result(table, check, False, {"summary": f"{relation} has not been published", "failure_cases": 1})
             return
 
+    versions = {CARD_CHECK: CHECK_VERSION, PANDERA_CHECK: f"{CHECK_VERSION}.{schema_digest(schema_for(layer, name))}"}
+
     def since(check: str) -> Increment | None:
-        base = (passed_before or {}).get(check, {}).get(relation)
+        base = (passed_before or {}).get(check, {}).get((relation, versions[check]))
         return files_since(ice, base) if ice is not None else None
 
-    # what the ledger keeps to make this evaluation the base of the next one
-    checked = {} if ice is None else {SNAPSHOT_METADATA: str(ice.current_snapshot().snapshot_id), VERSION_METADATA: CHECK_VERSION}
+    def checked(check: str) -> dict:
+        """What the ledger keeps to make this evaluation the base of the next one."""
+        if ice is None:
+            return {}
+        return {SNAPSHOT_METADATA: str(ice.current_snapshot().snapshot_id), VERSION_METADATA: versions[check]}
+
     if PANDERA_CHECK in checks:
-        yield validate_with_pandera(con, table, since(PANDERA_CHECK), checked)
+        yield validate_with_pandera(con, table, since(PANDERA_CHECK), checked(PANDERA_CHECK))
     if CARD_CHECK in checks:
         started = time.perf_counter()
         scan = scan_published_table(con, relation, since(CARD_CHECK))
         metadata = {**scan.as_metadata(), "seconds": round(time.perf_counter() - started, 3)}
         metadata["summary"] = "no card number found" if scan.passed else f"{scan.leaks} card numbers found"
-        yield _result(table, CARD_CHECK, scan.passed, {**metadata, **checked})
+        yield _result(table, CARD_CHECK, scan.passed, {**metadata, **checked(CARD_CHECK)})
+
+
+def schema_digest(schema: pa.DataFrameModel | pa.DataFrameSchema) -> str:
+    """Changes with the schema's columns, types, checks and options (the code digest CHECK_VERSION
+    covers the schema modules; this also covers a schema swapped in at run time)."""
+    schema = schema if isinstance(schema, pa.DataFrameSchema) else schema.to_schema()
+    parts = [repr(schema)] + [
+        f"{name}:{column.nullable}:{column.unique}:{[repr(check) for check in column.checks]}" for name, column in schema.columns.items()
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def validate_with_pandera(

@@ -182,18 +182,20 @@ def ensure_ledger(settings: Settings):
     return ledger
 
 
-def last_passed_snapshots(settings: Settings, check_name: str) -> dict[str, int]:
-    """table name -> the snapshot of its latest passing ``check_name`` by this CHECK_VERSION.
+def last_passed_snapshots(settings: Settings, check_name: str) -> dict[tuple[str, str], int]:
+    """(table name, check version) -> the snapshot of the table's latest passing ``check_name`` under
+    that version of the checks.
 
     The base for checking only what a table gained since (orchestration/lakehouse/increments.py):
     a failed evaluation never becomes a base, so what it found is checked again until it is gone.
     """
     rows = ensure_ledger(settings).scan(
-        row_filter=And(EqualTo("check_name", check_name), EqualTo("passed", True), EqualTo("check_version", CHECK_VERSION)),
-        selected_fields=("table_name", "snapshot_id", "evaluated_at"),
+        row_filter=And(EqualTo("check_name", check_name), EqualTo("passed", True)),
+        selected_fields=("table_name", "snapshot_id", "check_version", "evaluated_at"),
     ).to_arrow().to_pylist()
-    latest: dict[str, tuple] = {}
+    latest: dict[tuple[str, str], tuple] = {}
     for row in rows:
-        if row["snapshot_id"] is not None and (row["table_name"] not in latest or row["evaluated_at"] > latest[row["table_name"]][0]):
-            latest[row["table_name"]] = (row["evaluated_at"], row["snapshot_id"])
-    return {table: snapshot for table, (_, snapshot) in latest.items()}
+        key = (row["table_name"], row["check_version"])
+        if row["snapshot_id"] is not None and row["check_version"] and (key not in latest or row["evaluated_at"] > latest[key][0]):
+            latest[key] = (row["evaluated_at"], row["snapshot_id"])
+    return {key: snapshot for key, (_, snapshot) in latest.items()}

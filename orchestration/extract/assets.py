@@ -97,7 +97,7 @@ def extract_source_tables(context: dg.AssetExecutionContext, config: ExtractConf
             )
             name = f"raw.{source_table.name}"
             ice = catalog.load_table(name)
-            scan = scan_iceberg_table(con, name, ice, since=scanned_before.get(name))
+            scan = scan_iceberg_table(con, name, ice, since=scanned_before.get((name, CHECK_VERSION)))
             snapshot = ice.current_snapshot()
             yield dg.AssetCheckResult(
                 asset_key=key,
