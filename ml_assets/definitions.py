@@ -9,5 +9,10 @@ from ml_assets.churn.assets import CHURN_ASSETS, CHURN_CHECKS
 from ml_assets.forecasting.assets import FORECASTING_ASSETS, FORECASTING_CHECKS
 from ml_assets.fraud.assets import FRAUD_ASSETS, FRAUD_CHECKS
 
+# What the model steps need beyond the code location (which leaves them out, so that loading it in
+# the UI or in a step that never touches a model stays fast): the step-process server imports them
+# once per run, so every forked model step starts with them loaded.
+ML_RUNTIME_MODULES = ["ml_assets.churn.train", "ml_assets.fraud.train", "ml_assets.forecasting.train", "mlflow.sklearn"]
+
 ML_ASSETS = [*FORECASTING_ASSETS, *CHURN_ASSETS, *FRAUD_ASSETS]
 ML_ASSET_CHECKS = [*FORECASTING_CHECKS, *CHURN_CHECKS, *FRAUD_CHECKS]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import xgboost as xgb
-from sklearn.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def contributions(pipe: Pipeline, X, features: list[str], categorical: list[str]) -> np.ndarray:
     """One column per input feature (one-hot columns summed back into their feature); the pipeline's
     last step is the XGBoost model, the steps before it its preprocessing."""
+    import xgboost as xgb
+
     prep, model = pipe[:-1], pipe[-1]
     Xt = np.asarray(prep.transform(X), dtype=float)
     names = list(prep.get_feature_names_out())

@@ -21,15 +21,17 @@ the same time-based holdout. Then:
 import json
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import mlflow
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.tracking import MlflowClient
 
 from ml_assets import reporting, tracking
 from orchestration.resources import LakehouseResource
 from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
+
+if TYPE_CHECKING:  # MLflow itself is imported where a model is registered or loaded
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
 
 GATE_TAG = "shoplake.gate"
 PREVIOUS_CHAMPION_TAG = "shoplake.previous_champion"
@@ -97,11 +99,11 @@ def decide(family: Family, challenger: float, baselines: dict[str, float], champ
     return GateDecision(not lost, reason, rows)
 
 
-def champion_version(client: MlflowClient, family: Family) -> str | None:
+def champion_version(client: "MlflowClient", family: Family) -> str | None:
     return tracking.alias_version(client, family.model_name, tracking.CHAMPION)
 
 
-def load_champion(client: MlflowClient, family: Family):
+def load_champion(client: "MlflowClient", family: Family):
     """The native model behind ``@champion`` and its version; (None, None) when there is none yet."""
     version = champion_version(client, family)
     if version is None:
@@ -111,19 +113,21 @@ def load_champion(client: MlflowClient, family: Family):
     return mlflow.sklearn.load_model(family.champion_uri), version
 
 
-def register_challenger(client: MlflowClient, family: Family, model_uri: str, challenger: float,
+def register_challenger(client: "MlflowClient", family: Family, model_uri: str, challenger: float,
                         baselines: dict[str, float], champion: float | None, champion_at: str | None,
-                        tags: dict[str, str]) -> ModelVersion:
+                        tags: dict[str, str]) -> "ModelVersion":
     """Register the run's model as a new version with the alias ``challenger`` and its gate evaluation."""
     gate = {"metric": family.metric, "challenger": challenger, "baselines": baselines,
             "champion": champion, "champion_version": champion_at}
+    import mlflow
+
     version = mlflow.register_model(model_uri, family.model_name,
                                     tags={**tags, GATE_TAG: json.dumps(gate, sort_keys=True)})
     client.set_registered_model_alias(family.model_name, tracking.CHALLENGER, version.version)
     return version
 
 
-def _challenger(client: MlflowClient, family: Family) -> tuple[ModelVersion, dict]:
+def _challenger(client: "MlflowClient", family: Family) -> "tuple[ModelVersion, dict]":
     version_id = tracking.alias_version(client, family.model_name, tracking.CHALLENGER)
     if version_id is None:
         raise dg.Failure(f"no `{family.model_name}@challenger`: materialize {family.model_key.to_user_string()} first")
@@ -249,7 +253,7 @@ def scoring_asset(family: Family, table: str, reads: list[str], description: str
     )
 
 
-def require_champion(client: MlflowClient, family: Family):
+def require_champion(client: "MlflowClient", family: Family):
     """The champion model and its version for scoring, or a clear failure when none has passed the gate."""
     model, version = load_champion(client, family)
     if model is None:

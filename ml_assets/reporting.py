@@ -1,4 +1,7 @@
-"""Plots and tables every family logs to MLflow and shows as Dagster asset metadata."""
+"""Plots and tables every family logs to MLflow and shows as Dagster asset metadata.
+
+matplotlib, MLflow and scikit-learn are imported by the functions that draw and log: the tables are
+needed wherever the code location loads, the plots only where a model trains."""
 
 from __future__ import annotations
 
@@ -7,16 +10,18 @@ import math
 import tempfile
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a server or in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+import numpy as np
 
 DPI = 80  # small enough to embed in the Dagster event log
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server or in CI
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def md_table(rows: list[dict], digits: int = 4) -> str:
@@ -36,6 +41,9 @@ def md_table(rows: list[dict], digits: int = 4) -> str:
 
 def log_figure(fig, name: str) -> dict:
     """Log ``fig`` as ``plots/<name>.png`` in the active MLflow run; return Dagster metadata for it."""
+    import mlflow
+
+    plt = _pyplot()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.png"
         fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -62,6 +70,9 @@ def dg_path(path: str):
 
 
 def roc_pr_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str):
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
@@ -78,6 +89,9 @@ def roc_pr_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str):
 
 
 def calibration_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str, bins: int = 10):
+    from sklearn.calibration import calibration_curve
+
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4))
     for name, p in scores.items():
         frac, mean = calibration_curve(y, p, n_bins=bins, strategy="quantile")
@@ -89,6 +103,7 @@ def calibration_figure(y: np.ndarray, scores: dict[str, np.ndarray], title: str,
 
 
 def importance_figure(names: list[str], values: np.ndarray, title: str, top: int = 15):
+    plt = _pyplot()
     order = np.argsort(values)[::-1][:top][::-1]
     fig, ax = plt.subplots(figsize=(5, 0.3 * len(order) + 1))
     ax.barh([names[i] for i in order], values[order])
@@ -99,6 +114,7 @@ def importance_figure(names: list[str], values: np.ndarray, title: str, top: int
 def forecast_figure(history, holdout, series_ids: list[str], title: str, names: dict[str, str] | None = None,
                     history_days: int = 84):
     """Per series: recent actuals, then the holdout's actuals against the forecast and its 80%/95% intervals."""
+    plt = _pyplot()
     n = len(series_ids)
     cols = 2 if n > 1 else 1
     rows = int(np.ceil(n / cols))
@@ -124,6 +140,7 @@ def forecast_figure(history, holdout, series_ids: list[str], title: str, names: 
 
 
 def bar_figure(labels: list[str], values: dict[str, list[float]], title: str, ylabel: str):
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels)), 3.5))
     width = 0.8 / max(len(values), 1)
     x = np.arange(len(labels))

@@ -6,16 +6,19 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
 from orchestration.settings import Settings
+
+# MLflow is imported where it is used: loading the code location (the UI, a run's first process, a
+# step that never touches a model) need not pay for it.
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
 def configure(settings: Settings) -> MlflowClient:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     # mlflow.set_*_uri also export MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI to the environment, which
@@ -43,6 +46,8 @@ def experiment(settings: Settings, name: str) -> str:
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
     """The version number behind an alias, as a string (MLflow returns an int here, a string elsewhere)."""
+    import mlflow
+
     try:
         return str(client.get_model_version_by_alias(model_name, alias).version)
     except mlflow.exceptions.MlflowException:
@@ -73,6 +78,8 @@ def log_candidate(experiment_id: str, run_name: str, tags: dict[str, str], param
                   model, input_example, predictions, figures: dict | None = None) -> LoggedRun:
     """One MLflow run for one candidate: parameters, metrics, the model (signature + input example),
     plots and lineage tags."""
+    import mlflow
+
     from ml_assets import reporting
 
     plot_metadata: dict = {}

@@ -7,7 +7,7 @@ import os
 
 import dagster as dg
 
-from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS
+from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
 from orchestration.checks.definitions import QUALITY_CHECKS
 from orchestration.extract.assets import extract_source_tables
 from orchestration.resources import LakehouseResource, dbt_resource
@@ -20,8 +20,9 @@ START_METHODS = ("forkserver", "spawn")
 def step_start_method() -> dict:
     """How step processes start. Two cores: more parallel steps only add start-up, so at most two.
     Each step keeps its own process (a crash or a leak stays in its step, memory is returned when it
-    ends), forked from a server that imported these definitions once per run: a spawned process
-    spends several seconds importing Dagster, dbt, MLflow and scikit-learn before its step starts
+    ends), forked from a server that imported these definitions and the model libraries once per
+    run: a spawned process spends several seconds importing Dagster, dbt, MLflow and scikit-learn
+    before its step starts
     (benchmarks/step_startup.py). SHOPLAKE_STEP_START=spawn is the fallback for a library that
     cannot live in a forked process."""
     method = os.environ.get("SHOPLAKE_STEP_START") or "forkserver"
@@ -29,7 +30,7 @@ def step_start_method() -> dict:
         raise ValueError(f"SHOPLAKE_STEP_START={method!r} is not a start method: use one of {', '.join(START_METHODS)}")
     if method == "spawn":
         return {"spawn": {}}
-    return {"forkserver": {"preload_modules": ["orchestration.definitions"]}}
+    return {"forkserver": {"preload_modules": ["orchestration.definitions", *ML_RUNTIME_MODULES]}}
 
 
 defs = dg.Definitions(

@@ -62,12 +62,28 @@ def test_every_lakehouse_writer_op_is_in_the_writer_pool():
 
 
 def test_steps_are_forked_from_a_preloaded_server_unless_told_to_spawn(monkeypatch):
+    import importlib.util
+
     from orchestration.definitions import step_start_method
 
     monkeypatch.delenv("SHOPLAKE_STEP_START", raising=False)
-    assert step_start_method() == {"forkserver": {"preload_modules": ["orchestration.definitions"]}}
+    preloaded = step_start_method()["forkserver"]["preload_modules"]
+    assert preloaded[0] == "orchestration.definitions"
+    assert {"ml_assets.churn.train", "ml_assets.fraud.train", "ml_assets.forecasting.train"} <= set(preloaded)
+    assert all(importlib.util.find_spec(name) is not None for name in preloaded)
     monkeypatch.setenv("SHOPLAKE_STEP_START", "spawn")
     assert step_start_method() == {"spawn": {}}
     monkeypatch.setenv("SHOPLAKE_STEP_START", "fork")
     with pytest.raises(ValueError, match="SHOPLAKE_STEP_START='fork' is not a start method: use one of forkserver, spawn"):
         step_start_method()
+
+
+def test_the_code_location_loads_without_the_model_libraries():
+    """The UI, the daemon and every step that never touches a model load the definitions without
+    importing MLflow, scikit-learn, XGBoost or matplotlib (the forked model steps get them preloaded)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, orchestration.definitions; print(sorted(m for m in ('mlflow', 'sklearn', 'xgboost', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

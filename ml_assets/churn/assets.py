@@ -11,12 +11,15 @@ import pyarrow as pa
 from orchestration.schedules import TRAINING
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.churn import features as F
-from ml_assets.churn import train as T
 from ml_assets.errors import MalformedFrame
+from ml_assets.hyperparameters import ChurnXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 from orchestration.transform.publish import write_table
+
+# The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
+# loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
 FAMILY = registry.Family(name="churn", model_name="shoplake_churn", metric="roc_auc", higher_is_better=True, margin=0.002)
 # Probability thresholds of the risk tiers, highest first.
@@ -27,15 +30,17 @@ DRIVERS_PER_CUSTOMER = 3
 class ChurnTrainingConfig(dg.Config):
     seed: int = 7
     horizon_days: int | None = None  # None: derived from the data's inter-purchase times
-    n_estimators: int = T.XGBoostParams.n_estimators
-    max_depth: int = T.XGBoostParams.max_depth
-    learning_rate: float = T.XGBoostParams.learning_rate
+    n_estimators: int = ChurnXGBoostParams.n_estimators
+    max_depth: int = ChurnXGBoostParams.max_depth
+    learning_rate: float = ChurnXGBoostParams.learning_rate
 
-    def xgboost_params(self) -> T.XGBoostParams:
-        return T.XGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+    def xgboost_params(self) -> ChurnXGBoostParams:
+        return ChurnXGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
 
 
-def _champion_on_holdout(client, data: T.ChurnData, log) -> tuple[str | None, float | None, np.ndarray | None]:
+def _champion_on_holdout(client, data: "T.ChurnData", log) -> tuple[str | None, float | None, np.ndarray | None]:
+    from ml_assets.churn import train as T
+
     model, version = registry.load_champion(client, FAMILY)
     if model is None:
         return None, None, None
@@ -57,6 +62,8 @@ def _champion_on_holdout(client, data: T.ChurnData, log) -> tuple[str | None, fl
     f"both to MLflow and registers the XGBoost model as `{FAMILY.model_name}@challenger`.",
 )
 def churn_model(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    from ml_assets.churn import train as T
+
     settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)
     data = T.load_data(con, config.horizon_days)
@@ -126,6 +133,8 @@ def risk_tier(p: float) -> str:
 
 def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, str]]:
     """Every customer's churn probability, risk tier and top drivers from ``@champion``."""
+    from ml_assets.churn import train as T
+
     client = tracking.configure(settings)
     model, version = registry.require_champion(client, FAMILY)
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)

@@ -20,6 +20,7 @@ from ml_assets import explain
 from ml_assets.candidates import Candidate
 from ml_assets.churn import features as F
 from ml_assets.errors import InsufficientData
+from ml_assets.hyperparameters import ChurnXGBoostParams as XGBoostParams
 from ml_assets.frames import validate_frame
 
 BASELINE = "logistic_rfm"
@@ -29,16 +30,6 @@ MIN_CLASS_COUNT = 5
 CALIBRATION_BINS = 10
 
 
-@dataclass(frozen=True)
-class XGBoostParams:
-    # Shallow, regularised trees: the demo shop has thousands of customers, not millions.
-    n_estimators: int = 300
-    max_depth: int = 3
-    learning_rate: float = 0.03
-    min_child_weight: float = 5.0
-    reg_lambda: float = 5.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
 
 
 def baseline_pipeline(seed: int) -> Pipeline:

@@ -3,6 +3,8 @@
 28 days with ``@champion`` (``prod/demand_forecast``) and turn the forecast into days of cover and
 reorder suggestions per product (``prod/reorder_suggestions``)."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -11,12 +13,17 @@ import pyarrow as pa
 from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.forecasting import features as F
-from ml_assets.forecasting import train as T
-from ml_assets.forecasting.model import DemandForecaster
+from ml_assets.hyperparameters import FORECAST_HORIZON_DAYS, ForecastXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 from orchestration.transform.publish import write_table
+
+# The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
+# loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
+
+if TYPE_CHECKING:
+    from ml_assets.forecasting.model import DemandForecaster
 
 FAMILY = registry.Family(name="forecasting", model_name="shoplake_demand_forecast", metric="mase_category",
                          higher_is_better=False, margin=0.005)
@@ -30,12 +37,12 @@ PLOTTED_SERIES = 4
 
 class ForecastTrainingConfig(dg.Config):
     seed: int = 7
-    n_estimators: int = T.XGBoostParams.n_estimators
-    max_depth: int = T.XGBoostParams.max_depth
-    learning_rate: float = T.XGBoostParams.learning_rate
+    n_estimators: int = ForecastXGBoostParams.n_estimators
+    max_depth: int = ForecastXGBoostParams.max_depth
+    learning_rate: float = ForecastXGBoostParams.learning_rate
 
-    def xgboost_params(self) -> T.XGBoostParams:
-        return T.XGBoostParams(self.n_estimators, self.max_depth, self.learning_rate)
+    def xgboost_params(self) -> ForecastXGBoostParams:
+        return ForecastXGBoostParams(self.n_estimators, self.max_depth, self.learning_rate)
 
 
 def _category_names(con) -> dict[int, str]:
@@ -50,7 +57,9 @@ def _series_names(sids, categories: dict[int, str]) -> dict[str, str]:
     return out
 
 
-def _input_example(data: T.ForecastData) -> pd.DataFrame:
+def _input_example(data: "T.ForecastData") -> pd.DataFrame:
+    from ml_assets.forecasting import train as T
+
     X = data.holdout_input()
     first = X["series_id"].iloc[0]
     part = X[X["series_id"] == first]
@@ -64,11 +73,13 @@ def _input_example(data: T.ForecastData) -> pd.DataFrame:
     deps=[dg.AssetKey(t.split(".")) for t in F.TABLES if t != "prod.inventory_status"],
     kinds={"mlflow", "xgboost", "scikitlearn"},
     description="Backtests seasonal naive, exponential smoothing and XGBoost per category and top product "
-    f"(units and revenue, {T.HORIZON}-day horizon), selects a candidate per series, calibrates 80%/95% intervals, "
+    f"(units and revenue, {FORECAST_HORIZON_DAYS}-day horizon), selects a candidate per series, calibrates 80%/95% intervals, "
     f"logs every forecaster to MLflow and registers the per-series selection as `{FAMILY.model_name}@challenger`.",
 )
 def forecasting_model(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
                       lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    from ml_assets.forecasting import train as T
+
     settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, [t for t in F.TABLES if t != "prod.inventory_status"])
     data = T.load_data(con)
@@ -143,6 +154,8 @@ forecasting_promotion = registry.promotion_asset(FAMILY)
 
 def forecast_demand(settings: Settings) -> tuple[pd.DataFrame, str]:
     """The next 28 days per category and top product from ``@champion``, one row per series and day."""
+    from ml_assets.forecasting import train as T
+
     client = tracking.configure(settings)
     model, version = registry.require_champion(client, FAMILY)
     con, _ = lakehouse_data.open_tables(settings, [t for t in F.TABLES if t != "prod.inventory_status"])
@@ -155,7 +168,7 @@ def forecast_demand(settings: Settings) -> tuple[pd.DataFrame, str]:
     return _forecast_table(pred, model, origin, version, hist, _category_names(con)), str(version)
 
 
-def _forecast_table(pred: pd.DataFrame, model: DemandForecaster, origin, version, hist, categories) -> pd.DataFrame:
+def _forecast_table(pred: pd.DataFrame, model: "DemandForecaster", origin, version, hist, categories) -> pd.DataFrame:
     parts = pred["series_id"].str.split(":", expand=True)
     pred = pred.assign(level=parts[0], key=parts[1].astype("int64"), measure=parts[2])
     pred["model"] = [model.selection_.get(s) or model._default_candidate() for s in pred["series_id"]]
@@ -186,10 +199,12 @@ def _forecast_table(pred: pd.DataFrame, model: DemandForecaster, origin, version
     FAMILY,
     "demand_forecast",
     F.TABLES,
-    f"Daily units and revenue (USD) for the next {T.HORIZON} days per category and top product, with 80% and "
+    f"Daily units and revenue (USD) for the next {FORECAST_HORIZON_DAYS} days per category and top product, with 80% and "
     f"95% prediction intervals, from `{FAMILY.model_name}@champion`.",
 )
 def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    from ml_assets.forecasting import train as T
+
     settings = lakehouse.settings()
     if not registry.champion_ready(settings, FAMILY, context.log):
         return

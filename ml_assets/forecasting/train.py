@@ -10,21 +10,17 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.errors import InsufficientData
+from ml_assets.hyperparameters import FORECAST_HORIZON_DAYS, ForecastXGBoostParams as XGBoostParams
 from ml_assets.forecasting import features as F
 from ml_assets.forecasting.model import MIN_HISTORY_DAYS, DemandForecaster, mase_scale
 
-HORIZON = 28
+HORIZON = FORECAST_HORIZON_DAYS
 SELECTED = "selected_per_series"
 BASELINES = ("seasonal_naive", "ets")
 XGBOOST_ONLY = "xgboost"  # reported for comparison; not a baseline of the gate
 MIN_DAYS = MIN_HISTORY_DAYS + 2 * HORIZON  # one validation fold and the holdout
 
 
-@dataclass(frozen=True)
-class XGBoostParams:
-    n_estimators: int = 200
-    max_depth: int = 3
-    learning_rate: float = 0.05
 
 
 def series_metrics(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray) -> dict[str, float]:

@@ -11,12 +11,15 @@ import pyarrow as pa
 from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
 from ml_assets import explain, lakehouse_data, registry, reporting, tracking
 from ml_assets.fraud import features as F
-from ml_assets.fraud import train as T
 from ml_assets.errors import MalformedFrame
+from ml_assets.hyperparameters import FraudXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog, table_or_none
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 from orchestration.transform.publish import write_table
+
+# The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
+# loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
 FAMILY = registry.Family(name="fraud", model_name="shoplake_fraud", metric="pr_auc", higher_is_better=True, margin=0.002)
 SIGNALS_PER_PAYMENT = 3
@@ -26,12 +29,12 @@ REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_probability",
 
 class FraudTrainingConfig(dg.Config):
     seed: int = 7
-    n_estimators: int = T.XGBoostParams.n_estimators
-    max_depth: int = T.XGBoostParams.max_depth
-    learning_rate: float = T.XGBoostParams.learning_rate
+    n_estimators: int = FraudXGBoostParams.n_estimators
+    max_depth: int = FraudXGBoostParams.max_depth
+    learning_rate: float = FraudXGBoostParams.learning_rate
 
-    def xgboost_params(self) -> T.XGBoostParams:
-        return T.XGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+    def xgboost_params(self) -> FraudXGBoostParams:
+        return FraudXGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
 
 
 @dg.asset(
@@ -45,6 +48,8 @@ class FraudTrainingConfig(dg.Config):
     f"registers XGBoost as `{FAMILY.model_name}@challenger`.",
 )
 def fraud_model(context: dg.AssetExecutionContext, config: FraudTrainingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    from ml_assets.fraud import train as T
+
     settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)
     data = T.load_data(con)
@@ -135,6 +140,8 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
     is new: a payment keeps its published probability and signals when the same champion version
     scored the very same inputs (``features_hash``); anything else is scored again. The result is
     the same as scoring every payment (test_ml_models)."""
+    from ml_assets.fraud import train as T
+
     client = tracking.configure(settings)
     model, version = registry.require_champion(client, FAMILY)
     run = client.get_run(client.get_model_version(FAMILY.model_name, version).run_id)

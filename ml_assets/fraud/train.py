@@ -21,6 +21,7 @@ from xgboost import XGBClassifier
 from ml_assets import explain
 from ml_assets.candidates import Candidate
 from ml_assets.errors import InsufficientData
+from ml_assets.hyperparameters import FraudXGBoostParams as XGBoostParams
 from ml_assets.fraud import features as F
 from ml_assets.frames import validate_frame
 
@@ -32,17 +33,6 @@ TARGET_FPR = 0.01
 ANOMALY_FEATURE = "anomaly_score"
 
 
-@dataclass(frozen=True)
-class XGBoostParams:
-    # Chargebacks are rare (about 1 in 100 payments) and fraud signals add up rather than interact:
-    # stumps (depth 1) give an additive model in log-odds, which overfits the few positives least.
-    n_estimators: int = 600
-    max_depth: int = 1
-    learning_rate: float = 0.03
-    min_child_weight: float = 1.0
-    reg_lambda: float = 2.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
 
 
 class AnomalyScore(TransformerMixin, BaseEstimator):
