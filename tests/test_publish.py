@@ -125,3 +125,23 @@ def test_files_since_needs_a_base_in_the_tables_history(writer):
     same = files_since(ice, ice.current_snapshot().snapshot_id)
     assert (same.files, same.rows, same.table_rows) == ((), 0, ROWS)
     assert PUBLISH_BATCH_ROWS >= ROWS  # one file here
+
+
+def test_the_delete_filter_matches_exactly_the_keys_in_few_ranges():
+    import pyarrow as pa
+    from pyiceberg.expressions import visitors
+    from pyiceberg.io.pyarrow import expression_to_pyarrow
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+
+    from orchestration.transform.publish import key_filter
+
+    keys = [3, 4, 5, 900, 901, 5_000, *range(70_000, 70_300)]  # erased early events, a retention day, new events
+    expression = key_filter("event_id", keys, max_ranges=3)
+    schema = Schema(NestedField(1, "event_id", LongType(), required=False))
+    bound = visitors.bind(schema, expression, case_sensitive=True)
+    table = pa.table({"event_id": pa.array(range(80_000), pa.int64())})
+    assert table.filter(expression_to_pyarrow(bound)).column("event_id").to_pylist() == sorted(keys)
+    # cut at the two widest gaps: 3..901, 5,000 alone, 70,000..70,299
+    assert str(expression).count("GreaterThanOrEqual") == 2
+    assert "EqualTo(term=Reference(name='event_id'), literal=LongLiteral(5000))" in str(expression)

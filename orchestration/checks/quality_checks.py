@@ -15,7 +15,6 @@ The step then records the run's check results and rebuilds prod.compliance_repor
 before Dagster fails it for any failed check.
 """
 
-import datetime as dt
 import hashlib
 import time
 from collections import defaultdict
@@ -244,9 +243,7 @@ def _result(table: tuple[str, str], check: str, passed: bool, metadata: dict) ->
 
 
 def _record(run_id: str, result: dg.AssetCheckResult) -> CheckRecord:
-    return make_record(
-        run_id, result.asset_key, result.check_name, result.passed, True, result.metadata, dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    )
+    return make_record(run_id, result.asset_key, result.check_name, result.passed, True, result.metadata)
 
 
 def _names(results: list[dg.AssetCheckResult]) -> str:

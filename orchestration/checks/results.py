@@ -109,9 +109,10 @@ def make_record(
     passed: bool,
     blocking: bool,
     metadata: dict | None,
-    evaluated_at: dt.datetime,
+    evaluated_at: dt.datetime | None = None,  # UTC, naive; now when not given
 ) -> CheckRecord:
     metadata = dict(metadata or {})
+    evaluated_at = evaluated_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     key = asset_key.path
     summary = metadata.get("summary")
     return CheckRecord(

@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import And, GreaterThanOrEqual, In, LessThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThanOrEqual, Or
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
@@ -48,6 +48,7 @@ class Published:
 
 STATE_SCHEMA = "_shoplake_publish"
 DIFF_MAX_FRACTION = 0.2  # above this share of changed keys, replacing the table is as cheap as the diff
+MAX_DELETE_RANGES = 32
 
 
 def publish_tables(
@@ -147,8 +148,7 @@ def _publish_changed_rows(
     properties = {PUBLISHED_BY_PROPERTY: run_id}
     tx = ice.transaction()
     if gone:
-        # The key range lets Iceberg skip every file outside it by its column statistics.
-        tx.delete(And(GreaterThanOrEqual(key, gone[0]), LessThanOrEqual(key, gone[-1]), In(key, gone)), snapshot_properties=properties)
+        tx.delete(key_filter(key, gone), snapshot_properties=properties)
     written = 0
     for batch in _batches(reader, PUBLISH_BATCH_ROWS):
         tx.append(batch.cast(schema), snapshot_properties=properties)
@@ -159,6 +159,28 @@ def _publish_changed_rows(
         return None  # another writer moved the table: the caller replaces it
     snapshot_id = ice.refresh().current_snapshot().snapshot_id
     return Published(identifier, rows, snapshot_id, 0.0, mode="changed rows", rows_written=written, keys_deleted=len(gone))
+
+
+def key_filter(key: str, keys: list, max_ranges: int = MAX_DELETE_RANGES) -> BooleanExpression:
+    """``key IN keys`` as ranges Iceberg can prune files with.
+
+    Iceberg skips a file only when its column statistics rule a predicate out, and pyiceberg does not
+    try that for an IN list of more than 200 values. So the sorted keys are cut at their widest gaps
+    into at most ``max_ranges`` runs, each ``key BETWEEN first AND last AND key IN (run)``: only the
+    files whose key range meets a run are read (a full publish writes files in key order)."""
+    keys = sorted(keys)
+    gaps = sorted(range(1, len(keys)), key=lambda i: _gap(keys[i - 1], keys[i]), reverse=True)[: max_ranges - 1]
+    bounds = [0, *sorted(gaps), len(keys)]
+    runs = [keys[a:b] for a, b in zip(bounds, bounds[1:])]
+    parts = [
+        EqualTo(key, run[0]) if len(run) == 1 else And(GreaterThanOrEqual(key, run[0]), LessThanOrEqual(key, run[-1]), In(key, run))
+        for run in runs
+    ]
+    return parts[0] if len(parts) == 1 else Or(*parts)
+
+
+def _gap(a, b) -> float:
+    return float(b - a) if isinstance(a, int | float) else 0.0  # text keys: one range
 
 
 def _remember(
