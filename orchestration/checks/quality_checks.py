@@ -107,7 +107,7 @@ def lakehouse_quality_checks(
 
     # The report is rebuilt at the end: its own checks judge the rebuilt table.
     report_checks = selected.pop(COMPLIANCE_REPORT, set())
-    tables: dict = {}
+    tables: dict[str, IcebergTable] = {}
     con = query.connect(settings, tables=tables)
     passed_before = {check: last_passed_snapshots(settings, check) for check in (PANDERA_CHECK, CARD_CHECK)}
     try:
