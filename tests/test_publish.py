@@ -9,7 +9,7 @@ from orchestration.checks.card_scan import scan_published_table
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.lakehouse.increments import files_since
-from orchestration.transform.publish import PUBLISH_BATCH_ROWS, publish_tables
+from orchestration.transform.publish import publish_tables
 
 KEY = {("curated", "events"): "event_id"}
 ROWS = 30_000
@@ -123,8 +123,7 @@ def test_files_since_needs_a_base_in_the_tables_history(writer):
     assert files_since(ice, None) is None
     assert files_since(ice, 12345) is None  # not a snapshot of this table
     same = files_since(ice, ice.current_snapshot().snapshot_id)
-    assert (same.files, same.rows, same.table_rows) == ((), 0, ROWS)
-    assert PUBLISH_BATCH_ROWS >= ROWS  # one file here
+    assert (same.files, same.rows, same.table_files, same.table_rows) == ((), 0, 1, ROWS)
 
 
 def test_the_delete_filter_matches_exactly_the_keys_in_few_ranges():

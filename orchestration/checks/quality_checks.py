@@ -162,9 +162,15 @@ def evaluate_table(
 
     versions = {CARD_CHECK: CHECK_VERSION, PANDERA_CHECK: f"{CHECK_VERSION}.{schema_digest(schema_for(layer, name))}"}
 
+    increments: dict[int | None, Increment | None] = {}  # both checks usually start from the same snapshot
+
     def since(check: str) -> Increment | None:
         base = (passed_before or {}).get(check, {}).get((relation, versions[check]))
-        return files_since(ice, base) if ice is not None else None
+        if ice is None:
+            return None
+        if base not in increments:
+            increments[base] = files_since(ice, base)
+        return increments[base]
 
     def checked(check: str) -> dict:
         """What the ledger keeps to make this evaluation the base of the next one."""

@@ -101,7 +101,10 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     before = con.execute(
         f"SELECT snapshot_id, row_count, fingerprint FROM {STATE_SCHEMA}.published WHERE identifier = ?", [identifier]
     ).fetchone()
-    in_step = snapshot is not None and before is not None and before[0] == snapshot.snapshot_id and not _schema_changed(ice, con, relation)
+    relation_schema = iceberg_compatible(con.execute(f"SELECT * FROM {relation} LIMIT 0").fetch_arrow_table().schema)
+    in_step = (
+        snapshot is not None and before is not None and before[0] == snapshot.snapshot_id and not _columns_changed(ice, relation_schema)
+    )
 
     if in_step and (before[1], before[2]) == (rows, fingerprint):
         return Published(identifier, rows, snapshot.snapshot_id, 0.0, mode="unchanged", rows_written=0)
@@ -199,8 +202,7 @@ def _remember(
     con.execute("COMMIT")
 
 
-def _schema_changed(ice, con, relation: str) -> bool:
-    schema = iceberg_compatible(con.execute(f"SELECT * FROM {relation} LIMIT 0").fetch_arrow_table().schema)
+def _columns_changed(ice, schema: pa.Schema) -> bool:
     return ice.schema().as_arrow().names != schema.names or _types_changed(ice, schema)
 
 
@@ -258,7 +260,7 @@ def _table_for(catalog: Catalog, identifier: str, schema: pa.Schema):
     ice = table_or_none(catalog, identifier)
     if ice is None:
         ice = catalog.create_table(identifier, schema=schema)
-    elif ice.schema().as_arrow().names != schema.names or _types_changed(ice, schema):
+    elif _columns_changed(ice, schema):
         # The model's columns changed: replace the table. Readers holding the old metadata file keep
         # reading the old snapshot; new readers see the new table.
         catalog.drop_table(identifier)
