@@ -10,28 +10,21 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class ChurnXGBoostParams:
-    # Shallow, regularised trees: the demo shop has thousands of customers, not millions.
-    n_estimators: int = 300
-    max_depth: int = 3
-    learning_rate: float = 0.03
-    min_child_weight: float = 5.0
-    reg_lambda: float = 5.0
+class ClassifierXGBoostParams:
+    n_estimators: int
+    max_depth: int
+    learning_rate: float
+    min_child_weight: float
+    reg_lambda: float
     subsample: float = 0.8
     colsample_bytree: float = 0.8
 
 
-@dataclass(frozen=True)
-class FraudXGBoostParams:
-    # Chargebacks are rare (about 1 in 100 payments) and fraud signals add up rather than interact:
-    # stumps (depth 1) give an additive model in log-odds, which overfits the few positives least.
-    n_estimators: int = 600
-    max_depth: int = 1
-    learning_rate: float = 0.03
-    min_child_weight: float = 1.0
-    reg_lambda: float = 2.0
-    subsample: float = 0.8
-    colsample_bytree: float = 0.8
+# Churn: shallow, regularised trees; the demo shop has thousands of customers, not millions.
+CHURN_XGBOOST = ClassifierXGBoostParams(n_estimators=300, max_depth=3, learning_rate=0.03, min_child_weight=5.0, reg_lambda=5.0)
+# Fraud: chargebacks are rare (about 1 in 100 payments) and fraud signals add up rather than
+# interact: stumps (depth 1) give an additive model in log-odds, which overfits the few positives least.
+FRAUD_XGBOOST = ClassifierXGBoostParams(n_estimators=600, max_depth=1, learning_rate=0.03, min_child_weight=1.0, reg_lambda=2.0)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 with ``@champion`` (``prod/churn_scores``)."""
 
 
+from dataclasses import replace
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ from orchestration.schedules import TRAINING
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.churn import features as F
 from ml_assets.errors import MalformedFrame
-from ml_assets.hyperparameters import ChurnXGBoostParams
+from ml_assets.hyperparameters import CHURN_XGBOOST, ClassifierXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
@@ -30,12 +32,12 @@ DRIVERS_PER_CUSTOMER = 3
 class ChurnTrainingConfig(dg.Config):
     seed: int = 7
     horizon_days: int | None = None  # None: derived from the data's inter-purchase times
-    n_estimators: int = ChurnXGBoostParams.n_estimators
-    max_depth: int = ChurnXGBoostParams.max_depth
-    learning_rate: float = ChurnXGBoostParams.learning_rate
+    n_estimators: int = CHURN_XGBOOST.n_estimators
+    max_depth: int = CHURN_XGBOOST.max_depth
+    learning_rate: float = CHURN_XGBOOST.learning_rate
 
-    def xgboost_params(self) -> ChurnXGBoostParams:
-        return ChurnXGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+    def xgboost_params(self) -> ClassifierXGBoostParams:
+        return replace(CHURN_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
 
 
 def _champion_on_holdout(client, data: "T.ChurnData", log) -> tuple[str | None, float | None, np.ndarray | None]:

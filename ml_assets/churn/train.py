@@ -20,7 +20,7 @@ from ml_assets import explain
 from ml_assets.candidates import Candidate
 from ml_assets.churn import features as F
 from ml_assets.errors import InsufficientData
-from ml_assets.hyperparameters import ChurnXGBoostParams as XGBoostParams
+from ml_assets.hyperparameters import CHURN_XGBOOST, ClassifierXGBoostParams as XGBoostParams
 from ml_assets.frames import validate_frame
 
 BASELINE = "logistic_rfm"
@@ -39,7 +39,7 @@ def baseline_pipeline(seed: int) -> Pipeline:
     return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000, random_state=seed))])
 
 
-def xgboost_pipeline(seed: int, params: XGBoostParams = XGBoostParams()) -> Pipeline:
+def xgboost_pipeline(seed: int, params: XGBoostParams = CHURN_XGBOOST) -> Pipeline:
     prep = ColumnTransformer(
         [
             ("num", "passthrough", F.NUMERIC_FEATURES),  # XGBoost handles missing values itself
@@ -113,7 +113,7 @@ def load_data(con, horizon_days: int | None = None) -> ChurnData:
     return data
 
 
-def fit_candidates(data: ChurnData, seed: int, params: XGBoostParams = XGBoostParams()) -> ChurnTraining:
+def fit_candidates(data: ChurnData, seed: int, params: XGBoostParams = CHURN_XGBOOST) -> ChurnTraining:
     makers = {BASELINE: lambda: baseline_pipeline(seed), CHALLENGER: lambda: xgboost_pipeline(seed, params)}
     out = ChurnTraining(data)
     y_train = data.train["churned"].astype(int)

@@ -3,6 +3,8 @@ promote (``ml/fraud_promotion``), score every payment with ``@champion`` (``prod
 list the captured payments still inside the chargeback window that score above the champion's 1%
 false-positive-rate threshold (``prod/high_risk_transactions``)."""
 
+from dataclasses import replace
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -12,7 +14,7 @@ from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
 from ml_assets import explain, lakehouse_data, registry, reporting, tracking
 from ml_assets.fraud import features as F
 from ml_assets.errors import MalformedFrame
-from ml_assets.hyperparameters import FraudXGBoostParams
+from ml_assets.hyperparameters import FRAUD_XGBOOST, ClassifierXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog, table_or_none
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
@@ -29,12 +31,12 @@ REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_probability",
 
 class FraudTrainingConfig(dg.Config):
     seed: int = 7
-    n_estimators: int = FraudXGBoostParams.n_estimators
-    max_depth: int = FraudXGBoostParams.max_depth
-    learning_rate: float = FraudXGBoostParams.learning_rate
+    n_estimators: int = FRAUD_XGBOOST.n_estimators
+    max_depth: int = FRAUD_XGBOOST.max_depth
+    learning_rate: float = FRAUD_XGBOOST.learning_rate
 
-    def xgboost_params(self) -> FraudXGBoostParams:
-        return FraudXGBoostParams(n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+    def xgboost_params(self) -> ClassifierXGBoostParams:
+        return replace(FRAUD_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
 
 
 @dg.asset(

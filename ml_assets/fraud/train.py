@@ -21,7 +21,7 @@ from xgboost import XGBClassifier
 from ml_assets import explain
 from ml_assets.candidates import Candidate
 from ml_assets.errors import InsufficientData
-from ml_assets.hyperparameters import FraudXGBoostParams as XGBoostParams
+from ml_assets.hyperparameters import FRAUD_XGBOOST, ClassifierXGBoostParams as XGBoostParams
 from ml_assets.fraud import features as F
 from ml_assets.frames import validate_frame
 
@@ -83,7 +83,7 @@ def baseline_pipeline(seed: int) -> Pipeline:
     return Pipeline([("prep", _prep()), ("model", AnomalyScorer(random_state=seed))])
 
 
-def xgboost_pipeline(seed: int, params: XGBoostParams = XGBoostParams()) -> Pipeline:
+def xgboost_pipeline(seed: int, params: XGBoostParams = FRAUD_XGBOOST) -> Pipeline:
     model = XGBClassifier(**params.__dict__, random_state=seed, n_jobs=2, tree_method="hist", eval_metric="aucpr")
     return Pipeline([("prep", _prep()), ("anomaly", AnomalyScore(random_state=seed)), ("model", model)])
 
@@ -155,7 +155,7 @@ def load_data(con) -> FraudData:
     return data
 
 
-def fit_candidates(data: FraudData, seed: int, params: XGBoostParams = XGBoostParams()) -> FraudTraining:
+def fit_candidates(data: FraudData, seed: int, params: XGBoostParams = FRAUD_XGBOOST) -> FraudTraining:
     out = FraudTraining(data)
     X, y = data.train[F.FEATURES], data.train["is_chargeback"].astype(int)
     base = baseline_pipeline(seed).fit(X)
