@@ -77,17 +77,45 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     assert (day.mode, day.rows, day.rows_written, day.keys_deleted) == ("changed rows", ROWS + 2, 7, 5)
     assert published_rows(writer) == writer_rows(writer)
 
-    # Only the file holding keys 1..10,000 was rewritten, next to the new rows' file.
+    # Only the file holding keys 1..10,000 was rewritten, next to the new rows' file. The rewrite
+    # holds only rows the base had (checked there): a check since the base reads the 7 new rows only.
     ice = load_catalog(writer).load_table("curated.events")
     increment = files_since(ice, first.snapshot_id)
-    assert increment.table_files == 4 and len(increment.files) == 2
-    assert increment.rows == (10_000 - 5) + 7
+    assert (increment.table_files, len(increment.files), increment.rows) == (4, 1, 7)
+    assert (increment.rewritten_files, increment.rewritten_rows) == (1, 10_000 - 5)
 
     # The next day starts from the state the diff left: one changed event, one key replaced.
     writer_sql(writer, f"UPDATE curated.events SET event_type = 'checkout' WHERE event_id IN (13, {ROWS + 3})")
     next_day = publish(writer, "run-4")
     assert (next_day.mode, next_day.rows_written, next_day.keys_deleted) == ("changed rows", 2, 2)
     assert published_rows(writer) == writer_rows(writer)
+
+
+def test_a_delete_rewriting_a_file_the_base_lacked_keeps_it_in_the_checks_scope(writer):
+    first = publish(writer, "run-1")
+    writer_sql(
+        writer,
+        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'card 4539 1488 0343 6467', 'page', TIMESTAMP '2027-01-01' FROM range(5)",
+    )
+    second = publish(writer, "run-2")  # appends one file of 5 rows, never checked since `first`
+    writer_sql(writer, f"DELETE FROM curated.events WHERE event_id = {ROWS + 1}")
+    third = publish(writer, "run-3")  # a delete only: that file rewritten with its 4 other rows
+    assert (third.mode, third.rows_written, third.keys_deleted) == ("changed rows", 0, 1)
+    ice = load_catalog(writer).load_table("curated.events")
+
+    since_first = files_since(ice, first.snapshot_id)  # the rewrite copies unchecked rows: read
+    assert (len(since_first.files), since_first.rows, since_first.rewritten_files) == (1, 4, 0)
+    since_second = files_since(ice, second.snapshot_id)  # the rewrite copies rows checked at `second`
+    assert (since_second.files, since_second.rewritten_files, since_second.rewritten_rows) == ((), 1, 4)
+    assert "1 files (4 rows) rewritten since by deletes from checked files, not read" in since_second.describe()
+
+    tables = {}
+    con = query.connect(writer, namespaces=("curated",), tables=tables)
+    try:
+        scan = scan_published_table(con, "curated.events", since_first)
+    finally:
+        con.close()
+    assert (scan.rows, scan.leaks) == (4, 4)
 
 
 def test_a_table_moved_by_another_writer_is_replaced_whole(writer):

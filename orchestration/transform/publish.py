@@ -28,6 +28,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThanOrEqual, Or
 
 from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.increments import DELETE_ONLY_PROPERTY
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
 from orchestration.settings import Settings
 
@@ -151,7 +152,8 @@ def _publish_changed_rows(
     properties = {PUBLISHED_BY_PROPERTY: run_id}
     tx = ice.transaction()
     if gone:
-        tx.delete(key_filter(key, gone), snapshot_properties=properties)
+        # marked delete-only: its rewritten files hold no row the checks have not seen (increments.py)
+        tx.delete(key_filter(key, gone), snapshot_properties={**properties, DELETE_ONLY_PROPERTY: "true"})
     written = 0
     for batch in _batches(reader, PUBLISH_BATCH_ROWS):
         tx.append(batch.cast(schema), snapshot_properties=properties)
