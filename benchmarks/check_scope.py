@@ -64,12 +64,7 @@ def main() -> int:
         return 1
 
     with_skip = increments.files_since(ice, base)
-    rewritten_from = increments._rewritten_from
-    increments._rewritten_from = lambda *a: set()  # the scope before delete-only rewrites were recognized
-    try:
-        all_new = increments.files_since(ice, base)
-    finally:
-        increments._rewritten_from = rewritten_from
+    all_new = increments.files_since(ice, base, skip_rewrites=False)  # the scope before rewrites were recognized
     layer, name = args.table.split(".")
     schema = schema_for(layer, name)
 

@@ -83,6 +83,8 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     increment = files_since(ice, first.snapshot_id)
     assert (increment.table_files, len(increment.files), increment.rows) == (4, 1, 7)
     assert (increment.rewritten_files, increment.rewritten_rows) == (1, 10_000 - 5)
+    every_new_file = files_since(ice, first.snapshot_id, skip_rewrites=False)
+    assert (len(every_new_file.files), every_new_file.rows, every_new_file.rewritten_files) == (2, (10_000 - 5) + 7, 0)
 
     # The next day starts from the state the diff left: one changed event, one key replaced.
     writer_sql(writer, f"UPDATE curated.events SET event_type = 'checkout' WHERE event_id IN (13, {ROWS + 3})")

@@ -56,9 +56,10 @@ class Increment:
         return f"read_parquet([{paths}])"
 
 
-def files_since(table: IcebergTable, base_snapshot_id: int | None) -> Increment | None:
+def files_since(table: IcebergTable, base_snapshot_id: int | None, skip_rewrites: bool = True) -> Increment | None:
     """The current snapshot's files that snapshot ``base_snapshot_id`` did not have, or None when the
-    whole table has to be checked (no base, base expired, schema changed, delete files)."""
+    whole table has to be checked (no base, base expired, schema changed, delete files). Without
+    ``skip_rewrites``, delete-only rewrites of checked files are in it too (for comparison)."""
     current = table.current_snapshot()
     if base_snapshot_id is None or current is None:
         return None
@@ -71,7 +72,7 @@ def files_since(table: IcebergTable, base_snapshot_id: int | None) -> Increment 
             return None
         now[task.file.file_path] = task.file.record_count
     before = {task.file.file_path for task in table.scan(snapshot_id=base_snapshot_id).plan_files()}
-    checked = before | _rewritten_from(table, before, base_snapshot_id, current)
+    checked = before | (_rewritten_from(table, before, base_snapshot_id, current) if skip_rewrites else set())
     new = tuple(sorted(path for path in now if path not in checked))
     rewritten = [path for path in now if path not in before and path in checked]
     return Increment(

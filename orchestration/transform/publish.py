@@ -28,8 +28,8 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThanOrEqual, Or
 
 from orchestration.lakehouse import duckdb_extensions
-from orchestration.lakehouse.increments import DELETE_ONLY_PROPERTY
 from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
+from orchestration.lakehouse.increments import DELETE_ONLY_PROPERTY
 from orchestration.settings import Settings
 
 PUBLISHED_BY_PROPERTY = "shoplake.dagster_run_id"
