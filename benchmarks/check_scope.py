@@ -27,17 +27,15 @@ if str(PROJECT_ROOT) not in sys.path:
 
 def previous_run_snapshot(table) -> int | None:
     """The newest ancestor of the current snapshot published by another run than the current one."""
+    from pyiceberg.table.snapshots import ancestors_of
+
     from orchestration.transform.publish import PUBLISHED_BY_PROPERTY
 
+    def run_of(snapshot):
+        return snapshot.summary.get(PUBLISHED_BY_PROPERTY) if snapshot.summary else None
+
     current = table.current_snapshot()
-    run = current.summary.get(PUBLISHED_BY_PROPERTY) if current.summary else None
-    snapshot = current
-    while snapshot is not None:
-        if (snapshot.summary.get(PUBLISHED_BY_PROPERTY) if snapshot.summary else None) != run:
-            return snapshot.snapshot_id
-        parent = snapshot.parent_snapshot_id
-        snapshot = table.snapshot_by_id(parent) if parent is not None else None
-    return None
+    return next((s.snapshot_id for s in ancestors_of(current, table.metadata) if run_of(s) != run_of(current)), None)
 
 
 def main() -> int:

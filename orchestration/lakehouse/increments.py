@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyiceberg.table import Table as IcebergTable
+from pyiceberg.table.snapshots import ancestors_of
 
 WHOLE_TABLE = "whole table"  # the scope of a check without an increment
 # Snapshot property of a commit that only deletes rows: the files it adds are rewrites of the files it
@@ -92,11 +93,11 @@ def _rewritten_from(table: IcebergTable, checked: set[str], base_snapshot_id: in
     commit order, so a rewrite of a rewrite counts too. Empty when the base is not an ancestor of the
     current snapshot (a rollback, another branch): then every file the base lacks is read."""
     chain = []
-    snapshot = current
-    while snapshot is not None and snapshot.snapshot_id != base_snapshot_id:
+    for snapshot in ancestors_of(current, table.metadata):
+        if snapshot.snapshot_id == base_snapshot_id:
+            break
         chain.append(snapshot)
-        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id is not None else None
-    if snapshot is None:
+    else:
         return set()
     checked, rewritten = set(checked), set()
     for snap in reversed(chain):
