@@ -27,7 +27,7 @@ import dagster as dg
 
 from ml_assets import reporting, tracking
 from orchestration.resources import LakehouseResource
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
+from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 
 if TYPE_CHECKING:  # MLflow itself is imported where a model is registered or loaded
     from mlflow.entities.model_registry import ModelVersion
@@ -244,7 +244,7 @@ def scoring_asset(family: Family, table: str, reads: list[str], description: str
     return dg.asset(
         key=["prod", table],
         output_required=False,
-        pool=WRITER_POOL,
+        pool=table_pool(f"prod.{table}"),
         freshness_policy=PROD_FRESHNESS,
         group_name="ml",
         deps=[family.promotion_key, *(dg.AssetKey(t.split(".")) for t in reads)],

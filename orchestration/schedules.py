@@ -14,9 +14,16 @@ import dagster as dg
 WRITER_TAG = {"shoplake/lakehouse": "writer"}
 TRAINING_TAG = "shoplake/role"
 TRAINING = {TRAINING_TAG: "training"}
-# Every op that writes the DuckDB file or an Iceberg table runs in this pool (limit 1 per instance),
-# so even ad hoc runs launched from the UI never write the lakehouse concurrently.
+# Every op that writes the DuckDB file (extraction, dbt and its publish, the checks' ledger and report)
+# runs in this pool (limit 1 per instance), so even ad hoc runs launched from the UI never write the
+# lakehouse concurrently.
 WRITER_POOL = "lakehouse_writer"
+
+
+def table_pool(identifier: str) -> str:
+    """The pool of an op that writes only its own Iceberg table ("prod.churn_scores"), never the DuckDB
+    file: two runs never write that table at once, while one run's scoring ops publish side by side."""
+    return f"{WRITER_POOL}/{identifier}"
 
 DAILY_CRON = os.environ.get("SHOPLAKE_DAILY_CRON", "0 2 * * *")
 WEEKLY_CRON = os.environ.get("SHOPLAKE_WEEKLY_CRON", "0 4 * * 1")

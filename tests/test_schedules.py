@@ -48,17 +48,25 @@ def test_instance_settings_queue_a_second_lakehouse_writer():
     assert settings["concurrency"]["pools"]["default_limit"] == 1
 
 
-def test_every_lakehouse_writer_op_is_in_the_writer_pool():
+def test_every_lakehouse_writer_op_is_in_a_writer_pool():
+    """Ops that write the DuckDB file share one pool; an op that writes only its own Iceberg table has
+    that table's pool, so one run's scoring ops can publish side by side but never two of one table."""
     from orchestration.definitions import defs
 
     pools = {}
     for assets_def in defs.resolve_asset_graph().assets_defs:
         if assets_def.is_executable:
             for key in assets_def.keys:
-                pools[key.path[0]] = pools.get(key.path[0], set()) | {assets_def.node_def.pool}
-    assert pools["raw"] == {schedules.WRITER_POOL}
-    assert pools["curated"] == {schedules.WRITER_POOL}
-    assert pools["prod"] == {schedules.WRITER_POOL}
+                pools[key.to_user_string()] = assets_def.node_def.pool
+    layers = {pool for k, pool in pools.items() if k.startswith(("raw/", "curated/", "quarantine/"))}
+    assert layers == {schedules.WRITER_POOL}
+    scoring = {"prod/churn_scores", "prod/demand_forecast", "prod/reorder_suggestions", "prod/fraud_scores",
+               "prod/high_risk_transactions"}
+    for key in scoring:
+        assert pools[key] == schedules.table_pool(key.replace("/", ".")) == f"lakehouse_writer/{key.replace('/', '.')}"
+    assert {pools[k] for k in pools if k.startswith("prod/") and k not in scoring} == {schedules.WRITER_POOL}
+    [checks] = [c for c in defs.asset_checks if c.node_def.name == "lakehouse_quality_checks"]
+    assert checks.node_def.pool == schedules.WRITER_POOL  # it writes the ledger and the compliance report
 
 
 def test_steps_are_forked_from_a_preloaded_server_unless_told_to_spawn(monkeypatch):
@@ -87,3 +95,17 @@ def test_the_code_location_loads_without_the_model_libraries():
     probe = "import sys, orchestration.definitions; print(sorted(m for m in ('mlflow', 'sklearn', 'xgboost', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_dbt_resource_knows_its_dbt_without_starting_it():
+    """dagster-dbt runs `dbt --version` and loads every macro into an adapter before each invocation;
+    Shoplake's resource takes the version of the dbt-core installed next to this interpreter, which is
+    the executable it runs, and has no adapter (nothing asks dagster-dbt for row counts or columns)."""
+    import subprocess
+
+    from orchestration.resources import DBT_EXECUTABLE, dbt_resource
+
+    resource = dbt_resource()
+    printed = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
+    assert f"installed: {resource._cli_version}\n" in printed
+    assert resource._initialize_dbt_core_adapter(["build"]) is None

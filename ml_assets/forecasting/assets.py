@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
+from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.forecasting import features as F
 from ml_assets.hyperparameters import FORECAST_HORIZON_DAYS, ForecastXGBoostParams
@@ -273,7 +273,7 @@ def reorder_table(inventory: pd.DataFrame, forecast: pd.DataFrame, shares: pd.Da
 
 @dg.asset(
     key=["prod", "reorder_suggestions"],
-    pool=WRITER_POOL,
+    pool=table_pool("prod.reorder_suggestions"),
     freshness_policy=PROD_FRESHNESS,
     group_name="ml",
     deps=[dg.AssetKey(["prod", "demand_forecast"]), dg.AssetKey(["prod", "inventory_status"])],

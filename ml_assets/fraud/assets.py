@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, WRITER_POOL
+from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 from ml_assets import explain, lakehouse_data, registry, reporting, tracking
 from ml_assets.fraud import features as F
 from ml_assets.errors import MalformedFrame
@@ -223,7 +223,7 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 
 @dg.asset(
     key=["prod", "high_risk_transactions"],
-    pool=WRITER_POOL,
+    pool=table_pool("prod.high_risk_transactions"),
     freshness_policy=PROD_FRESHNESS,
     group_name="ml",
     deps=[dg.AssetKey(["prod", "fraud_scores"])],

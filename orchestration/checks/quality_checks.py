@@ -48,6 +48,7 @@ from orchestration.checks.schemas_prod import PROD_SCHEMAS
 from orchestration.lakehouse.increments import Increment, files_since
 from orchestration.lakehouse.pii import mask_card_numbers
 from orchestration.resources import LakehouseResource
+from orchestration.schedules import WRITER_POOL
 
 MAX_FAILURE_SAMPLES = 20
 MAX_VALUE_CHARS = 160
@@ -93,6 +94,7 @@ CHECK_SPECS = [
     specs=CHECK_SPECS,
     name="lakehouse_quality_checks",
     can_subset=True,
+    pool=WRITER_POOL,  # writes the check ledger and rebuilds prod.compliance_report in the DuckDB file
     description="pandera schemas and card-number scans of the published curated, quarantine and prod tables; "
     "then records the run's check results and rebuilds prod.compliance_report.",
 )
