@@ -47,6 +47,11 @@ class Published:
     keys_deleted: int = 0
 
 
+# Data files of about this many Arrow bytes (16 MiB: about 90,000 web events, 2.5 MB of Parquet).
+# pyiceberg deletes copy-on-write, rewriting every file that holds a deleted row, and an erased
+# customer's events are spread over the whole history: with 1M-row files three erasures rewrote 8.4M
+# of curated.web_events' 13.4M rows in 9.8 s, with these 1.7M rows in 3.3 s.
+PUBLISHED_FILE_BYTES = 16 * 1024 * 1024
 STATE_SCHEMA = "_shoplake_publish"
 DIFF_MAX_FRACTION = 0.2  # above this share of changed keys, replacing the table is as cheap as the diff
 MAX_DELETE_RANGES = 32
@@ -259,14 +264,17 @@ def _batches(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
 
 
 def _table_for(catalog: Catalog, identifier: str, schema: pa.Schema):
+    properties = {"write.target-file-size-bytes": str(PUBLISHED_FILE_BYTES)}
     ice = table_or_none(catalog, identifier)
     if ice is None:
-        ice = catalog.create_table(identifier, schema=schema)
+        ice = catalog.create_table(identifier, schema=schema, properties=properties)
     elif _columns_changed(ice, schema):
         # The model's columns changed: replace the table. Readers holding the old metadata file keep
         # reading the old snapshot; new readers see the new table.
         catalog.drop_table(identifier)
-        ice = catalog.create_table(identifier, schema=schema)
+        ice = catalog.create_table(identifier, schema=schema, properties=properties)
+    elif any(ice.properties.get(k) != v for k, v in properties.items()):
+        ice = ice.transaction().set_properties(properties).commit_transaction()  # a table published before
     return ice
 
 
