@@ -117,6 +117,13 @@ def test_files_are_cut_at_the_target_size_so_a_delete_rewrites_only_the_files_of
     assert published_rows(writer) == writer_rows(writer)
     assert files_since(load_catalog(writer).load_table("curated.events"), first.snapshot_id).rewritten_rows == 2_999 + 2_998
 
+    # a table published before this layout is replaced once, in it, and then diffed again
+    load_catalog(writer).load_table("curated.events").transaction().remove_properties("write.target-file-size-bytes").commit_transaction()
+    assert publish(writer, "run-3").mode == "replaced"
+    replaced = [f["record_count"] for f in load_catalog(writer).load_table("curated.events").inspect.files().to_pylist()]
+    assert (len(replaced), sum(replaced)) == (10, ROWS - 3)
+    assert publish(writer, "run-4").mode == "unchanged"
+
 
 def test_a_delete_rewriting_a_file_the_base_lacked_keeps_it_in_the_checks_scope(writer):
     first = publish(writer, "run-1")
