@@ -110,7 +110,7 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     relation_schema = iceberg_compatible(con.execute(f"SELECT * FROM {relation} LIMIT 0").fetch_arrow_table().schema)
     in_step = (
         snapshot is not None and before is not None and before[0] == snapshot.snapshot_id and not _columns_changed(ice, relation_schema)
-        and ice.properties == {**ice.properties, **_published_properties()}  # else replaced once, in today's layout
+        and _in_published_layout(ice)  # else replaced once, in today's layout
     )
 
     if in_step and (before[1], before[2]) == (rows, fingerprint):
@@ -268,6 +268,10 @@ def _published_properties() -> dict[str, str]:
     return {"write.target-file-size-bytes": str(PUBLISHED_FILE_BYTES)}
 
 
+def _in_published_layout(ice) -> bool:
+    return all(ice.properties.get(k) == v for k, v in _published_properties().items())
+
+
 def _table_for(catalog: Catalog, identifier: str, schema: pa.Schema):
     properties = _published_properties()
     ice = table_or_none(catalog, identifier)
@@ -278,7 +282,7 @@ def _table_for(catalog: Catalog, identifier: str, schema: pa.Schema):
         # reading the old snapshot; new readers see the new table.
         catalog.drop_table(identifier)
         ice = catalog.create_table(identifier, schema=schema, properties=properties)
-    elif any(ice.properties.get(k) != v for k, v in properties.items()):
+    elif not _in_published_layout(ice):
         ice = ice.transaction().set_properties(properties).commit_transaction()  # published before them
     return ice
 
