@@ -17,7 +17,6 @@ CHALLENGER = "challenger"
 
 def configure(settings: Settings) -> MlflowClient:
     import mlflow
-    from mlflow.tracking import MlflowClient
 
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
         Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +31,32 @@ def configure(settings: Settings) -> MlflowClient:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    return _client_with_store(settings)
+
+
+_stores_ready: set[str] = set()
+
+
+def _client_with_store(settings: Settings) -> MlflowClient:
+    """MLflow creates (and migrates) its database the first time a process opens it. Steps of one run
+    that open a new store side by side (the scoring ops on a fresh install) would both run the
+    migrations and all but one would fail; the first opening in each process holds a lock file in
+    SHOPLAKE_HOME, so one process creates the store and the others find it ready."""
+    import fcntl
+
+    from mlflow.tracking import MlflowClient
+
+    uri = settings.mlflow_tracking_uri
+    if uri in _stores_ready:
+        return MlflowClient(uri, uri)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / ".mlflow-store.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        client = MlflowClient(uri, uri)
+        client.search_experiments(max_results=1)  # opens the tracking store: creates its tables
+        client.search_registered_models(max_results=1)  # and the registry's
+    _stores_ready.add(uri)
+    return client
 
 
 def experiment(settings: Settings, name: str) -> str:

@@ -109,3 +109,20 @@ def test_the_dbt_resource_knows_its_dbt_without_starting_it():
     printed = subprocess.run([DBT_EXECUTABLE, "--version"], capture_output=True, text=True, check=True).stdout
     assert f"installed: {resource._cli_version}\n" in printed
     assert resource._initialize_dbt_core_adapter(["build"]) is None
+
+
+def test_processes_opening_a_new_mlflow_store_at_once_all_find_it_ready(shoplake_home):
+    """Scoring ops run side by side, and on a new install each opens the MLflow store first: MLflow
+    creates its database then, and two processes doing it at once collided ("duplicate column name")."""
+    import subprocess
+    import sys
+
+    code = (
+        "from ml_assets import tracking; from orchestration.settings import Settings; "
+        "print(len(tracking.configure(Settings.from_env()).search_experiments()))"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-1500:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["1", "1", "1", "1"]  # one store, with MLflow's Default experiment
