@@ -150,3 +150,57 @@ def test_reorder_suggestion_arithmetic():
     assert out.loc[2, "forecast_days_of_cover"] == 5.0
     assert out.loc[2, "reorder_now"]
     assert out.loc[2, "suggested_order_units"] == int(np.ceil(21 + np.sqrt(7) - 5))
+
+
+def _shap_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 6)).astype(np.float32)
+    X[rng.random(X.shape) < 0.1] = np.nan  # missing values take each split's default side
+    X[:, 3] = np.round(X[:, 3] * 2)  # few distinct values: many rows sit exactly on a threshold
+    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.clip(X[:, 3], -1, 1) > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("depth", [1, 3, 6])
+def test_tree_shap_equals_xgboost_pred_contribs(depth):
+    import xgboost as xgb
+
+    from ml_assets.explain import tree_shap
+
+    X, y = _shap_data(4_000, depth)
+    booster = xgb.XGBClassifier(n_estimators=60, max_depth=depth, n_jobs=1).fit(X, y).get_booster()
+    expected = booster.predict(xgb.DMatrix(X), pred_contribs=True)
+    got = tree_shap(booster, X)
+    assert got.shape == expected.shape == (4_000, 7)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # every row's contributions add up to its margin, as XGBoost's do
+    np.testing.assert_allclose(got.sum(1), booster.predict(xgb.DMatrix(X), output_margin=True), atol=1e-4)
+
+
+def test_tree_shap_rows_exactly_on_and_beside_every_threshold():
+    """A threshold read one float32 step off would send these rows the wrong way."""
+    import xgboost as xgb
+
+    from ml_assets.explain import _numeric_splits, tree_shap
+
+    X, y = _shap_data(3_000, 11)
+    booster = xgb.XGBClassifier(n_estimators=40, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    on_edge: dict[int, list[np.float32]] = {f: [np.float32(0)] for f in range(X.shape[1])}
+    for splits in _numeric_splits(booster):
+        for feature, threshold in zip(splits.feature, splits.threshold, strict=True):
+            on_edge[int(feature)] += [threshold, np.nextafter(threshold, np.float32(-np.inf)), np.nextafter(threshold, np.float32(np.inf))]
+    rng = np.random.default_rng(0)
+    Z = np.stack([rng.choice(np.asarray(on_edge[f], dtype=np.float32), 5_000) for f in range(X.shape[1])], axis=1)
+    np.testing.assert_allclose(tree_shap(booster, Z), booster.predict(xgb.DMatrix(Z), pred_contribs=True), atol=1e-5)
+
+
+def test_tree_shap_hands_other_models_to_xgboost():
+    """Several trees per round (a forest) have no pattern per round: XGBoost computes them whole."""
+    import xgboost as xgb
+
+    from ml_assets.explain import _numeric_splits, tree_shap
+
+    X, y = _shap_data(2_000, 5)
+    forest = xgb.XGBClassifier(n_estimators=5, num_parallel_tree=3, max_depth=3, n_jobs=1).fit(X, y).get_booster()
+    assert _numeric_splits(forest) is None
+    np.testing.assert_allclose(tree_shap(forest, X), forest.predict(xgb.DMatrix(X), pred_contribs=True), atol=1e-6)
