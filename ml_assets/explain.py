@@ -57,6 +57,8 @@ def tree_shap(booster, X) -> np.ndarray:
     import xgboost as xgb
 
     X = np.asarray(X, dtype=np.float32)  # XGBoost compares in float32
+    if not len(X):
+        return np.zeros((0, X.shape[1] + 1))  # XGBoost would hand back a flat empty array
     trees = _numeric_splits(booster)
     if trees is None:
         return booster.predict(xgb.DMatrix(X), pred_contribs=True)
@@ -77,7 +79,7 @@ def tree_shap(booster, X) -> np.ndarray:
         for feature in np.unique(splits.feature):
             out[feature] += per_pattern[inverse, feature]
     # The bias is the model's expected value, the same for every row.
-    out[-1] = booster.predict(xgb.DMatrix(X[:1]), pred_contribs=True)[0, -1] if len(X) else 0.0
+    out[-1] = booster.predict(xgb.DMatrix(X[:1]), pred_contribs=True)[0, -1]
     return out.T
 
 

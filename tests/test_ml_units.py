@@ -173,6 +173,7 @@ def test_tree_shap_equals_xgboost_pred_contribs(depth):
     got = tree_shap(booster, X)
     assert got.shape == expected.shape == (4_000, 7)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert tree_shap(booster, X[:0]).shape == (0, 7)  # nothing to explain (no new payment today)
     # every row's contributions add up to its margin, as XGBoost's do
     np.testing.assert_allclose(got.sum(1), booster.predict(xgb.DMatrix(X), output_margin=True), atol=1e-4)
 
