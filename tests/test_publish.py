@@ -62,9 +62,13 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     first = publish(writer, "run-1")
     assert (first.mode, first.rows, first.rows_written) == ("replaced", ROWS, ROWS)
     assert published_rows(writer) == writer_rows(writer)
+    # where the time went, shown in the asset's metadata: every phase that ran, in order
+    assert list(first.phases) == ["hash", "diff", "write", "state"]
+    assert sum(first.phases.values()) <= first.seconds + 0.01
 
     again = publish(writer, "run-2")
     assert (again.mode, again.snapshot_id, again.rows_written) == ("unchanged", first.snapshot_id, 0)
+    assert list(again.phases) == ["hash", "diff"]
 
     # A day: 2 events change, the 3 events of one session leave, 5 events arrive.
     writer_sql(writer, "UPDATE curated.events SET event_type = 'purchase' WHERE event_id IN (12, 13)")
@@ -76,6 +80,7 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     day = publish(writer, "run-3")
     assert (day.mode, day.rows, day.rows_written, day.keys_deleted) == ("changed rows", ROWS + 2, 7, 5)
     assert published_rows(writer) == writer_rows(writer)
+    assert list(day.phases) == ["hash", "diff", "write", "state"]
 
     # Only the file holding keys 1..10,000 was rewritten, next to the new rows' file. The rewrite
     # holds only rows the base had (checked there): a check since the base reads the 7 new rows only.

@@ -106,6 +106,8 @@ def dbt_curated_and_prod(
                     "iceberg_snapshot_id": str(p.snapshot_id),
                     "raw_snapshot_ids": str(raw_snapshots),
                     "publish_seconds": p.seconds,  # this table's copy to Iceberg
+                    # where it went: hashing the rows, finding what changed, the Iceberg commit, the state
+                    "publish_phases": ", ".join(f"{k} {v:.2f}s" for k, v in p.phases.items()),
                     "publish_mode": p.mode,  # replaced | changed rows | unchanged (snapshot kept)
                     "publish_rows_written": p.rows_written,
                     "dbt_build_seconds": dbt_build_seconds,  # the whole `dbt build` of this step

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,6 +45,20 @@ class Published:
     mode: str = "replaced"  # replaced | changed rows | unchanged
     rows_written: int | None = None
     keys_deleted: int = 0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: hash, diff, write (Iceberg), state
+
+
+class Laps:
+    """Seconds per named phase of one table's publish, in the order they ran."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 # Data files of about this many Arrow bytes (16 MiB: about 90,000 web events, 2.5 MB of Parquet).
@@ -95,6 +109,7 @@ def publish_keys(manifest_path: Path) -> dict[tuple[str, str], str]:
 def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run_id: str) -> Published:
     identifier, relation = f"{schema}.{name}", f'"{schema}"."{name}"'
     state = f'{STATE_SCHEMA}."{schema}__{name}"'
+    laps = Laps()
     # The relation's rows as (key, row hash); its fingerprint is the row count and the sum of the hashes.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE publish_now AS SELECT {_quoted(key) if key else 'NULL'} AS k, hash(t) AS h FROM {relation} AS t"
@@ -102,6 +117,7 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     rows, fingerprint, null_keys = con.execute(
         "SELECT count(*), CAST(coalesce(sum(h), 0) AS VARCHAR), count(*) FILTER (k IS NULL) FROM publish_now"
     ).fetchone()
+    laps.lap("hash")
     ice = table_or_none(catalog, identifier)
     snapshot = ice.current_snapshot() if ice is not None else None
     before = con.execute(
@@ -114,27 +130,32 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     )
 
     if in_step and (before[1], before[2]) == (rows, fingerprint):
-        return Published(identifier, rows, snapshot.snapshot_id, 0.0, mode="unchanged", rows_written=0)
+        laps.lap("diff")
+        return Published(identifier, rows, snapshot.snapshot_id, 0.0, mode="unchanged", rows_written=0, phases=laps.seconds)
 
     has_state = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [STATE_SCHEMA, f"{schema}__{name}"]
     ).fetchone()[0]
     if key and in_step and has_state and not null_keys:
-        diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id)
+        diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id, laps)
         if diff is not None:
             _remember(con, identifier, state, key, diff.snapshot_id, rows, fingerprint, only_touched=True)
-            return diff
+            laps.lap("state")
+            return replace(diff, phases=laps.seconds)
 
     order = f" ORDER BY {_quoted(key)}" if key else ""  # key ranges per file: a later diff rewrites few files
     sql = f"SELECT * FROM {relation}{order}"
+    laps.lap("diff")
     ice, written = write_batches(catalog, identifier, lambda: con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS), run_id)
     snapshot_id = ice.current_snapshot().snapshot_id
+    laps.lap("write")
     _remember(con, identifier, state, key, snapshot_id, rows, fingerprint)
-    return Published(identifier, written, snapshot_id, 0.0, mode="replaced", rows_written=written)
+    laps.lap("state")
+    return Published(identifier, written, snapshot_id, 0.0, mode="replaced", rows_written=written, phases=laps.seconds)
 
 
 def _publish_changed_rows(
-    con, ice, identifier: str, relation: str, state: str, key: str, rows: int, run_id: str
+    con, ice, identifier: str, relation: str, state: str, key: str, rows: int, run_id: str, laps: Laps
 ) -> Published | None:
     """One commit: delete the keys whose published rows changed or left, append their current rows.
     None when too much changed for that to pay (the caller replaces the table)."""
@@ -148,6 +169,7 @@ def _publish_changed_rows(
         """
     )
     touched = con.execute("SELECT count(*) FROM publish_touched").fetchone()[0]
+    laps.lap("diff")
     if touched > DIFF_MAX_FRACTION * max(rows, 1):
         return None
     gone = [k for (k,) in con.execute("SELECT k FROM publish_gone ORDER BY k").fetchall()]
@@ -169,6 +191,7 @@ def _publish_changed_rows(
     except CommitFailedException:
         return None  # another writer moved the table: the caller replaces it
     snapshot_id = ice.refresh().current_snapshot().snapshot_id
+    laps.lap("write")
     return Published(identifier, rows, snapshot_id, 0.0, mode="changed rows", rows_written=written, keys_deleted=len(gone))
 
 
