@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,7 +131,8 @@ def execute(bench: Bench, location: list[str], job: str) -> dict:
     if run.failed_steps or run.failed_checks:
         raise StageFailed(f"{job} failed (run {run_id}): steps {run.failed_steps}, checks {run.failed_checks}")
     in_steps = union_seconds(list(run.windows.values()))
-    return {"wall_seconds": round(m.seconds, 2), "steps_union_seconds": round(in_steps, 2),
+    dbt_build = next((m["metadata"]["dbt_build_seconds"] for m in run.materializations if "dbt_build_seconds" in m["metadata"]), None)
+    return {"wall_seconds": round(m.seconds, 2), "steps_union_seconds": round(in_steps, 2), "dbt_build_seconds": dbt_build,
             "steps": {k: round(v, 2) for k, v in run.steps.items()}, "peak_tree_rss_mb": m.peak_tree_rss_mb,
             **run_phases(bench.dagster_home, run_id, m.started_at, m.ended_at)}
 
@@ -204,6 +206,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full-run", type=Path, default=DEFAULT_FULL_RUN, help="a pipeline benchmark JSON at M")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (instances, the demo lakehouse)")
     args = parser.parse_args()
 
     def say(text):
@@ -220,8 +223,12 @@ def main() -> int:
     shape_file = work / "shape.json"
     shape = job_shape(INCREMENTAL_JOB)
     shape_file.write_text(json.dumps(shape))
-    noop = {instance: noop_runs(work, shape_file, instance, args.repeats, say) for instance in ("sqlite", "postgresql")}
-    real = real_floor(work, args.customers, args.days, args.seed, args.repeats, say)
+    try:
+        noop = {instance: noop_runs(work, shape_file, instance, args.repeats, say) for instance in ("sqlite", "postgresql")}
+        real = real_floor(work, args.customers, args.days, args.seed, args.repeats, say)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
     figures = {
         "date": dt.date.today().isoformat(), "machine": machine(), "code_version": code_version(),
@@ -256,6 +263,12 @@ def print_report(f: dict) -> None:
         print(f"{label:<44}{median_of(runs, 'wall_seconds'):>8.1f}{median_of(runs, 'events'):>8.0f}"
               f"{median_of(runs, 'before_first_event_seconds'):>12.1f}{median_of(runs, 'planning_seconds'):>10.1f}"
               f"{median_of(runs, 'steps_union_seconds'):>10.1f}")
+    for label, runs in rows:
+        steps = runs[len(runs) // 2]["steps"]
+        print(f"  {label}, run {len(runs) // 2 + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in steps.items()))
+    floor = real["floor_runs"][len(real["floor_runs"]) // 2]
+    if floor.get("dbt_build_seconds") is not None:
+        print(f"  of its dbt step, the `dbt build` itself: {floor['dbt_build_seconds']:.1f}s")
     print(f"\nA tenth of the full run at M ({b['full_run_json']}, code {b['full_run_code']}): {b['ten_percent_seconds']:.1f}s")
 
 
