@@ -459,12 +459,11 @@ class Bench:
             raise StageFailed(f"{label} failed (exit {m.returncode}); its output is in {self.log}")
         return m
 
-    def as_run(self, job: str) -> dict:
+    def as_run(self, job: str, location: tuple[str, ...] = ("-m", "orchestration.definitions")) -> dict:
         """The job as users run it (one `dagster job execute`): wall time, CPU, peak RSS of the process
         tree (the forked step processes are not waited for by the CLI: the tree samples see them), and
         the steps' compute from the run's event log."""
-        m = self.command(f"dagster job execute -j {job}",
-                         [str(BIN / "dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", job])
+        m = self.command(f"dagster job execute -j {job}", [str(BIN / "dagster"), "job", "execute", *location, "-j", job])
         import dagster as dg
 
         instance = dg.DagsterInstance.from_config(str(self.dagster_home))
@@ -476,7 +475,9 @@ class Bench:
         if run.failed_steps or run.failed_checks:
             raise StageFailed(f"{job} as run failed (run {run_id}): steps {run.failed_steps}, checks {run.failed_checks}")
         in_steps = union_seconds(list(run.windows.values()))  # steps side by side count once
-        return {"job": job, "run_id": run_id, "wall_seconds": round(m.seconds, 3), "cpu_seconds": m.figures()["cpu_seconds"],
+        dbt_build = next((x["metadata"]["dbt_build_seconds"] for x in run.materializations if "dbt_build_seconds" in x["metadata"]), None)
+        return {"job": job, "run_id": run_id, "started_at": m.started_at, "ended_at": m.ended_at,
+                "wall_seconds": round(m.seconds, 3), "cpu_seconds": m.figures()["cpu_seconds"], "dbt_build_seconds": dbt_build,
                 "peak_tree_rss_mb": m.peak_tree_rss_mb, "steps": {k: round(v, 3) for k, v in run.steps.items()},
                 "steps_sum_seconds": round(sum(run.steps.values()), 3),
                 "steps_union_seconds": round(in_steps, 3),

@@ -37,8 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline import (  # noqa: E402  (the pipeline benchmark's helpers)
-    BIN, INCREMENTAL_JOB, PROJECT_ROOT, RESULTS_DIR, TARGET_INCREMENTAL_FRACTION, Bench, StageFailed, child_env,
-    code_version, machine, read_run, run_measured, union_seconds,
+    BIN, INCREMENTAL_JOB, PROJECT_ROOT, RESULTS_DIR, TARGET_INCREMENTAL_FRACTION, Bench, child_env, code_version, machine,
 )
 
 DEFAULT_FULL_RUN = RESULTS_DIR / "pipeline_M_2026-11-30_evening_pattern_shap.json"
@@ -117,24 +116,10 @@ def run_phases(dagster_home: Path, run_id: str, started_at: float, ended_at: flo
             "after_last_event_seconds": round(ended_at - stamps[-1], 2)}
 
 
-def execute(bench: Bench, location: list[str], job: str) -> dict:
-    """`dagster job execute` as users run it; wall time, the steps' union and the run's phases."""
-    m = bench.command(f"dagster job execute -j {job}", [str(BIN / "dagster"), "job", "execute", *location, "-j", job])
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(bench.dagster_home))
-    try:
-        run_id = instance.get_runs(dg.RunsFilter(job_name=job), limit=1)[0].run_id
-    finally:
-        instance.dispose()
-    run = read_run(bench.dagster_home, run_id)
-    if run.failed_steps or run.failed_checks:
-        raise StageFailed(f"{job} failed (run {run_id}): steps {run.failed_steps}, checks {run.failed_checks}")
-    in_steps = union_seconds(list(run.windows.values()))
-    dbt_build = next((m["metadata"]["dbt_build_seconds"] for m in run.materializations if "dbt_build_seconds" in m["metadata"]), None)
-    return {"wall_seconds": round(m.seconds, 2), "steps_union_seconds": round(in_steps, 2), "dbt_build_seconds": dbt_build,
-            "steps": {k: round(v, 2) for k, v in run.steps.items()}, "peak_tree_rss_mb": m.peak_tree_rss_mb,
-            **run_phases(bench.dagster_home, run_id, m.started_at, m.ended_at)}
+def execute(bench: Bench, location: tuple[str, ...], job: str) -> dict:
+    """`dagster job execute` as users run it (the pipeline benchmark's as_run), and the run's phases."""
+    run = bench.as_run(job, location)
+    return {**run, **run_phases(bench.dagster_home, run["run_id"], run["started_at"], run["ended_at"])}
 
 
 def instance_bench(work: Path, name: str, instance_yaml: Path, extra_env: dict) -> Bench:
@@ -167,7 +152,7 @@ def noop_runs(work: Path, shape_file: Path, instance: str, repeats: int, say) ->
     try:
         runs = []
         for i in range(repeats):
-            r = execute(bench, ["-m", "benchmarks.noop_location"], INCREMENTAL_JOB)
+            r = execute(bench, ("-m", "benchmarks.noop_location"), INCREMENTAL_JOB)
             say(f"  no-op {INCREMENTAL_JOB}, {instance} instance, run {i + 1}: {r['wall_seconds']:.1f}s "
                 f"({r['events']} events)")
             runs.append(r)
@@ -182,11 +167,11 @@ def real_floor(work: Path, customers: int, days: int, seed: int, repeats: int, s
     bench.command("generate", [str(BIN / "shoplake"), "generate", "--customers", str(customers), "--days", str(days),
                                "--seed", str(seed), "--overwrite", "--quiet"])
     bench.command("prepare", [str(BIN / "shoplake"), "prepare"])
-    full = execute(bench, ["-m", "orchestration.definitions"], "shoplake_all")
+    full = execute(bench, ("-m", "orchestration.definitions"), "shoplake_all")
     say(f"  shoplake_all on {customers:,} customers x {days} days: {full['wall_seconds']:.1f}s")
     runs = []
     for i in range(repeats):
-        r = execute(bench, ["-m", "orchestration.definitions"], INCREMENTAL_JOB)
+        r = execute(bench, ("-m", "orchestration.definitions"), INCREMENTAL_JOB)
         say(f"  {INCREMENTAL_JOB} with nothing changed, run {i + 1}: {r['wall_seconds']:.1f}s ({r['events']} events)")
         runs.append(r)
     return {"customers": customers, "days": days, "seed": seed, "full_run": full, "floor_runs": runs}
