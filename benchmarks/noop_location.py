@@ -12,6 +12,7 @@ forked from a forkserver), preloading only this module. Nothing here imports Sho
 
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -82,4 +83,4 @@ def build(shape: dict) -> dg.Definitions:
     )
 
 
-defs = build(json.loads(open(os.environ["SHOPLAKE_NOOP_SHAPE"]).read()))
+defs = build(json.loads(Path(os.environ["SHOPLAKE_NOOP_SHAPE"]).read_text()))

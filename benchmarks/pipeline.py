@@ -313,6 +313,11 @@ class RunLog:
     materializations: list[dict] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    events: int = 0  # every record of the run, log lines included
+    planned_events: int = 0  # planned materializations and check evaluations, written before any step
+    first_event_at: float | None = None
+    first_step_launched_at: float | None = None
+    last_event_at: float | None = None
 
 
 def read_run(dagster_home: Path, run_id: str) -> RunLog:
@@ -325,10 +330,17 @@ def read_run(dagster_home: Path, run_id: str) -> RunLog:
             page = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
             for record in page.records:
                 entry = record.event_log_entry
+                log.events += 1
+                log.first_event_at = log.first_event_at or entry.timestamp
+                log.last_event_at = entry.timestamp
                 event = entry.dagster_event
                 if event is None:
                     continue
                 kind = event.event_type_value
+                if kind in ("ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED"):
+                    log.planned_events += 1
+                elif kind in ("STEP_WORKER_STARTING", "STEP_START") and log.first_step_launched_at is None:
+                    log.first_step_launched_at = entry.timestamp
                 if kind == "STEP_START":
                     starts[event.step_key] = entry.timestamp
                 elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
@@ -476,8 +488,13 @@ class Bench:
             raise StageFailed(f"{job} as run failed (run {run_id}): steps {run.failed_steps}, checks {run.failed_checks}")
         in_steps = union_seconds(list(run.windows.values()))  # steps side by side count once
         dbt_build = next((x["metadata"]["dbt_build_seconds"] for x in run.materializations if "dbt_build_seconds" in x["metadata"]), None)
-        return {"job": job, "run_id": run_id, "started_at": m.started_at, "ended_at": m.ended_at,
-                "wall_seconds": round(m.seconds, 3), "cpu_seconds": m.figures()["cpu_seconds"], "dbt_build_seconds": dbt_build,
+        return {"job": job, "run_id": run_id, "wall_seconds": round(m.seconds, 3), "cpu_seconds": m.figures()["cpu_seconds"],
+                "dbt_build_seconds": dbt_build, "events": run.events, "planned_events": run.planned_events,
+                # where the time outside the steps went: the CLI importing the code location and creating
+                # the run, then the planned events written before the first step process is launched
+                "before_first_event_seconds": round(run.first_event_at - m.started_at, 2),
+                "planning_seconds": round((run.first_step_launched_at or run.last_event_at) - run.first_event_at, 2),
+                "after_last_event_seconds": round(m.ended_at - run.last_event_at, 2),
                 "peak_tree_rss_mb": m.peak_tree_rss_mb, "steps": {k: round(v, 3) for k, v in run.steps.items()},
                 "steps_sum_seconds": round(sum(run.steps.values()), 3),
                 "steps_union_seconds": round(in_steps, 3),

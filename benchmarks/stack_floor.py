@@ -40,7 +40,7 @@ from pipeline import (  # noqa: E402  (the pipeline benchmark's helpers)
     BIN, INCREMENTAL_JOB, PROJECT_ROOT, RESULTS_DIR, TARGET_INCREMENTAL_FRACTION, Bench, child_env, code_version, machine,
 )
 
-DEFAULT_FULL_RUN = RESULTS_DIR / "pipeline_M_2026-11-30_evening_pattern_shap.json"
+DEFAULT_FULL_RUN = RESULTS_DIR / "pipeline_M_2026-11-30_night.json"
 PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 PG_INSTANCE_YAML = PROJECT_ROOT / "orchestration" / "dagster_postgres.yaml"
 SQLITE_INSTANCE_YAML = PROJECT_ROOT / "orchestration" / "dagster.yaml"
@@ -60,7 +60,7 @@ def job_shape(job_name: str) -> dict:
     import dagster as dg
     from dagster._core.definitions.dependency import NodeHandle
 
-    from orchestration.definitions import defs
+    from orchestration.definitions import MAX_CONCURRENT_STEPS, defs
 
     job = defs.resolve_job_def(job_name)
     layer = job.asset_layer
@@ -77,8 +77,7 @@ def job_shape(job_name: str) -> dict:
         ops.append({"name": node.name, "pool": node.definition.pool, "assets": assets, "checks": checks,
                     # the check op also rebuilds the compliance report (an asset materialization)
                     "reports": [["prod", "compliance_report"]] if not assets else []})
-    executor = defs.resolve_job_def(job_name).executor_def
-    return {"job": job_name, "ops": ops, "max_concurrent": 2, "executor": executor.name}
+    return {"job": job_name, "ops": ops, "max_concurrent": MAX_CONCURRENT_STEPS}
 
 
 def import_seconds(statement: str, env: dict, repeats: int) -> float:
@@ -89,40 +88,7 @@ def import_seconds(statement: str, env: dict, repeats: int) -> float:
     return round(statistics.median(times), 2)
 
 
-def run_phases(dagster_home: Path, run_id: str, started_at: float, ended_at: float) -> dict:
-    """Where a run's wall time went, from its event log: before its first event (the CLI importing the
-    code location and creating the run), planning (the run's first event to the first step process
-    launched: the planned-materialization and planned-check events), the steps, and the rest."""
-    import dagster as dg
-
-    instance = dg.DagsterInstance.from_config(str(dagster_home))
-    try:
-        records, cursor = [], None
-        while True:
-            page = instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
-            records += page.records
-            cursor = page.cursor
-            if not page.has_more:
-                break
-    finally:
-        instance.dispose()
-    stamps = [r.event_log_entry.timestamp for r in records]
-    kinds = [r.event_log_entry.dagster_event.event_type_value if r.event_log_entry.dagster_event else "LOG" for r in records]
-    first_step = min((t for t, k in zip(stamps, kinds) if k in ("STEP_WORKER_STARTING", "STEP_START")), default=stamps[-1])
-    planned = sum(k in ("ASSET_MATERIALIZATION_PLANNED", "ASSET_CHECK_EVALUATION_PLANNED") for k in kinds)
-    return {"events": len(records), "planned_events": planned,
-            "before_first_event_seconds": round(stamps[0] - started_at, 2),
-            "planning_seconds": round(first_step - stamps[0], 2),
-            "after_last_event_seconds": round(ended_at - stamps[-1], 2)}
-
-
-def execute(bench: Bench, location: tuple[str, ...], job: str) -> dict:
-    """`dagster job execute` as users run it (the pipeline benchmark's as_run), and the run's phases."""
-    run = bench.as_run(job, location)
-    return {**run, **run_phases(bench.dagster_home, run["run_id"], run["started_at"], run["ended_at"])}
-
-
-def instance_bench(work: Path, name: str, instance_yaml: Path, extra_env: dict) -> Bench:
+def instance_bench(work: Path, instance_yaml: Path, extra_env: dict) -> Bench:
     bench = Bench(work=work, env={**child_env(work), **extra_env}, log=work / "benchmark.log")
     bench.dagster_home.mkdir(parents=True, exist_ok=True)
     (bench.dagster_home / "dagster.yaml").write_text(instance_yaml.read_text())
@@ -148,11 +114,11 @@ def noop_runs(work: Path, shape_file: Path, instance: str, repeats: int, say) ->
         postgres_admin(f"CREATE DATABASE {database}")
         extra["SHOPLAKE_DAGSTER_PG_URL"] = f"{PG_SERVER}/{database}"
         os.environ["SHOPLAKE_DAGSTER_PG_URL"] = extra["SHOPLAKE_DAGSTER_PG_URL"]  # to read the event log here
-    bench = instance_bench(work / f"noop_{instance}", instance, PG_INSTANCE_YAML if database else SQLITE_INSTANCE_YAML, extra)
+    bench = instance_bench(work / f"noop_{instance}", PG_INSTANCE_YAML if database else SQLITE_INSTANCE_YAML, extra)
     try:
         runs = []
         for i in range(repeats):
-            r = execute(bench, ("-m", "benchmarks.noop_location"), INCREMENTAL_JOB)
+            r = bench.as_run(INCREMENTAL_JOB, ("-m", "benchmarks.noop_location"))
             say(f"  no-op {INCREMENTAL_JOB}, {instance} instance, run {i + 1}: {r['wall_seconds']:.1f}s "
                 f"({r['events']} events)")
             runs.append(r)
@@ -163,15 +129,15 @@ def noop_runs(work: Path, shape_file: Path, instance: str, repeats: int, say) ->
 
 
 def real_floor(work: Path, customers: int, days: int, seed: int, repeats: int, say) -> dict:
-    bench = instance_bench(work / "shop", "sqlite", SQLITE_INSTANCE_YAML, {})
+    bench = instance_bench(work / "shop", SQLITE_INSTANCE_YAML, {})
     bench.command("generate", [str(BIN / "shoplake"), "generate", "--customers", str(customers), "--days", str(days),
                                "--seed", str(seed), "--overwrite", "--quiet"])
     bench.command("prepare", [str(BIN / "shoplake"), "prepare"])
-    full = execute(bench, ("-m", "orchestration.definitions"), "shoplake_all")
+    full = bench.as_run("shoplake_all")
     say(f"  shoplake_all on {customers:,} customers x {days} days: {full['wall_seconds']:.1f}s")
     runs = []
     for i in range(repeats):
-        r = execute(bench, ("-m", "orchestration.definitions"), INCREMENTAL_JOB)
+        r = bench.as_run(INCREMENTAL_JOB)
         say(f"  {INCREMENTAL_JOB} with nothing changed, run {i + 1}: {r['wall_seconds']:.1f}s ({r['events']} events)")
         runs.append(r)
     return {"customers": customers, "days": days, "seed": seed, "full_run": full, "floor_runs": runs}

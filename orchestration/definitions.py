@@ -15,14 +15,14 @@ from orchestration.schedules import JOBS, SCHEDULES
 from orchestration.transform.assets import dbt_curated_and_prod
 
 START_METHODS = ("forkserver", "spawn")
+MAX_CONCURRENT_STEPS = 2  # two cores: more parallel steps only add start-up
 
 
 def step_start_method() -> dict:
-    """How step processes start. Two cores: more parallel steps only add start-up, so at most two.
-    Each step keeps its own process (a crash or a leak stays in its step, memory is returned when it
-    ends), forked from a server that imported these definitions and the model libraries once per
-    run: a spawned process spends several seconds importing Dagster, dbt, MLflow and scikit-learn
-    before its step starts
+    """How step processes start (at most MAX_CONCURRENT_STEPS at a time). Each step keeps its own
+    process (a crash or a leak stays in its step, memory is returned when it ends), forked from a
+    server that imported these definitions and the model libraries once per run: a spawned process
+    spends several seconds importing Dagster, dbt, MLflow and scikit-learn before its step starts
     (benchmarks/step_startup.py). SHOPLAKE_STEP_START=spawn is the fallback for a library that
     cannot live in a forked process."""
     method = os.environ.get("SHOPLAKE_STEP_START") or "forkserver"
@@ -39,5 +39,5 @@ defs = dg.Definitions(
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={"lakehouse": LakehouseResource(), "dbt": dbt_resource()},
-    executor=dg.multiprocess_executor.configured({"max_concurrent": 2, "start_method": step_start_method()}),
+    executor=dg.multiprocess_executor.configured({"max_concurrent": MAX_CONCURRENT_STEPS, "start_method": step_start_method()}),
 )

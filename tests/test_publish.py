@@ -157,6 +157,19 @@ def test_a_delete_rewriting_a_file_the_base_lacked_keeps_it_in_the_checks_scope(
     assert (scan.rows, scan.leaks) == (4, 4)
 
 
+def test_a_day_that_changes_more_than_a_fifth_of_the_rows_replaces_the_table(writer):
+    publish(writer, "run-1")
+    # 9,001 of 30,000 events change: above DIFF_MAX_FRACTION (0.2), a rewrite costs less than the diff
+    writer_sql(writer, "UPDATE curated.events SET event_type = 'purchase' WHERE event_id <= 9001")
+    day = publish(writer, "run-2")
+    assert (day.mode, day.rows, day.rows_written, day.keys_deleted) == ("replaced", ROWS, ROWS, 0)
+    assert published_rows(writer) == writer_rows(writer)
+    # the diff that was tried and given up counts as the diff phase, before the replace's write
+    assert list(day.phases) == ["hash", "diff", "write", "state"]
+    assert sum(day.phases.values()) <= day.seconds + 0.01
+    assert publish(writer, "run-3").mode == "unchanged"  # the replace recorded the state of every row
+
+
 def test_a_table_moved_by_another_writer_is_replaced_whole(writer):
     first = publish(writer, "run-1")
     ice = load_catalog(writer).load_table("curated.events")
