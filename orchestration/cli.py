@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--source", default=None, help="database URL (default: SHOPLAKE_SOURCE_URL or the demo SQLite file)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing shop")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_shop_kind_flags(g)
 
     s = sub.add_parser("simulate", help="advance the shop in place: new activity, updates, hard deletes")
     s.add_argument("--days", type=_positive("--days"), default=1)
@@ -74,6 +75,45 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1:5000")
     m.add_argument("--port", type=int, default=5000)
     return parser
+
+
+# flag dest -> ShopConfig field, for the options that make hard shops
+SHOP_KIND_FLAGS = ("repeat_rate", "seasonality", "demand_noise", "categories", "one_currency", "payment_method",
+                   "chargebacks", "web_events", "free_item_rate")
+
+
+def _add_shop_kind_flags(g: argparse.ArgumentParser) -> None:
+    """What kind of shop: the demo shop by default; each flag takes away some of its signal, as real shops do."""
+    from orchestration.source.shop.config import PROFILES, REAL_LIKE
+    from orchestration.source.shop.reference_data import METHODS
+
+    k = g.add_argument_group(
+        "kind of shop", "Hard shops on demand; a flag given wins over the profile. The real-like profile sets: "
+        + ", ".join(f"{name}={value}" for name, value in REAL_LIKE.items()) + ".")
+    k.add_argument("--profile", choices=tuple(PROFILES), default="demo", help="a preset of the options below (default demo)")
+    k.add_argument("--repeat-rate", type=float, default=None, metavar="P",
+                   help="chance a customer can buy again after each order: 1 always (default), lower for one-time buyers")
+    k.add_argument("--seasonality", type=float, default=None, metavar="A",
+                   help="amplitude of the yearly and weekly cycles: 1 the demo shop's (default), 0 none")
+    k.add_argument("--demand-noise", type=float, default=None, metavar="SIGMA",
+                   help="sigma of a daily log-normal shock on the shop's demand (default 0)")
+    k.add_argument("--categories", type=_positive("--categories"), default=None, metavar="N",
+                   help="sell only the first N product categories (default all 11)")
+    k.add_argument("--one-currency", action=argparse.BooleanOptionalAction, default=None,
+                   help="charge everyone in USD at the list price (default: the shopper's currency)")
+    k.add_argument("--payment-method", choices=METHODS, default=None,
+                   help="every payment by this method, e.g. bank_transfer for no cards (default: each country's mix)")
+    k.add_argument("--chargebacks", action=argparse.BooleanOptionalAction, default=None,
+                   help="fraud surfaces as chargebacks (default yes)")
+    k.add_argument("--web-events", action=argparse.BooleanOptionalAction, default=None,
+                   help="track the clickstream (default yes)")
+    k.add_argument("--free-item-rate", type=float, default=None, metavar="F",
+                   help="fraction of order lines given away at 0.00 (default 0)")
+
+
+def _shop_kind(args) -> dict:
+    """The kind-of-shop flags the user gave (None: not given, the profile or the default decides)."""
+    return {name: getattr(args, name) for name in SHOP_KIND_FLAGS if getattr(args, name, None) is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +144,7 @@ def cmd_generate(args, settings: Settings) -> int:
     if args.dirty_rate is not None:
         kwargs["dirty_rate"] = args.dirty_rate
     try:
-        config = ShopConfig(**kwargs)
+        config = ShopConfig.with_profile(args.profile, **kwargs, **_shop_kind(args))
         config.validate()
         db = SourceDatabase(url)
         if db.kind == "sqlite" and db.sqlite_path.exists() and not args.overwrite:

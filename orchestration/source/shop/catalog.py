@@ -25,18 +25,21 @@ if TYPE_CHECKING:
 
 
 def create_catalog(run: Run) -> None:
-    """The categories and products, once, before the first day: the catalog is fixed afterwards."""
+    """The categories and products, once, before the first day: the catalog is fixed afterwards.
+    A shop of fewer categories (``config.categories``) sells the first ones only."""
     st, rng = run.state, run.rng["catalog"]
     origin_ms = st.meta["origin_day"] * DAY_MS
     customers = st.meta["config"]["customers"]
+    k = run.config.categories
     cat_ms = origin_ms - 1500 * DAY_MS + rng.integers(0, DAY_MS, size=C)
     run.out.insert("categories", source_table("categories", {
-        "category_id": pa.array(np.arange(1, C + 1, dtype=np.int32)),
-        "name": strings([c.name for c in CATEGORIES]),
-        "department": strings([c.department for c in CATEGORIES]),
-        "updated_at": timestamps(cat_ms),
+        "category_id": pa.array(np.arange(1, k + 1, dtype=np.int32)),
+        "name": strings([c.name for c in CATEGORIES[:k]]),
+        "department": strings([c.department for c in CATEGORIES[:k]]),
+        "updated_at": timestamps(cat_ms[:k]),
     }))
     per_cat = np.clip(np.round((10 + customers / 2500) * rng.uniform(0.8, 1.2, C)), 10, 50).astype(np.int64)
+    per_cat[k:] = 0
     cat = np.repeat(np.arange(C), per_cat)
     n = len(cat)
     price_usd = np.array([CATEGORIES[c].price_usd for c in cat]) * np.exp(
@@ -88,6 +91,8 @@ def product_picker(products: dict) -> Callable[[np.ndarray, np.ndarray], np.ndar
     key = np.empty(len(cat))
     for c in range(C):
         idx = np.flatnonzero(cat == c)
+        if not len(idx):  # a category the shop does not sell: never asked for
+            continue
         cw = np.cumsum(w[idx])
         cw = cw / cw[-1]
         cw[-1] = 1.0

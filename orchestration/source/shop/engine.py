@@ -19,8 +19,9 @@ from tqdm import tqdm
 from orchestration.source.shop import catalog, customers, fx_rates, lifecycle, orders, plans, promotions, tickets, truth
 from orchestration.source.shop import web_events, web_sessions
 from orchestration.source.shop.clock import DAY_MS
+from orchestration.source.shop.config import ShopConfig
 from orchestration.source.shop.frames import flen
-from orchestration.source.shop.intensity import Intensity
+from orchestration.source.shop.intensity import Intensity, shape_of
 from orchestration.source.shop.sampling import RandomStreams
 from orchestration.source.shop.state import State
 
@@ -60,6 +61,8 @@ class Run:
     def __init__(self, state: State, n_days: int, seed: int, dirty_rate: float, progress: bool = False):
         self.progress = progress
         self.state = state
+        self.config = ShopConfig.from_dict(state.meta["config"])  # the kind of shop (its options)
+        self.shape = shape_of(self.config)
         self.rng = RandomStreams(seed, state.meta["runs"])
         self.dirty_rate = dirty_rate
         self.first_day = state.meta["end_day"] + 1
@@ -107,10 +110,12 @@ class Run:
     def _calendar(self) -> None:
         """Promotions first: the intensity of the run's days depends on them, and pricing on the fx rates."""
         promotions.add_promotions(self)
-        self.cal = Intensity(self.first_day, self.n, self.state.meta["origin_day"], self.state.promotions)
+        self.cal = Intensity(self.first_day, self.n, self.state.meta["origin_day"], self.state.promotions, shape=self.shape)
         fx_rates.add_fx_rates(self)
 
     def _web(self) -> None:
+        if not self.config.web_events:  # a shop that does not track its clickstream
+            return
         sessions = web_sessions.plan_sessions(self)
         if flen(sessions):
             web_events.add_web_events(self, sessions)

@@ -30,12 +30,15 @@ def add_fx_rates(run: Run) -> None:
     run.fx = np.round(np.exp(path) * 1e8).astype(np.int64)  # USD per unit, 8 decimals
     ncur = len(CURRENCY_CODES)
     days = np.repeat(run.cal.days, ncur)
-    run.out.insert("fx_rates", source_table("fx_rates", {
+    rows = source_table("fx_rates", {
         "rate_date": pa.array(days.astype(np.int32), pa.date32()),
         "currency": labels(np.tile(np.arange(ncur), run.n), CURRENCY_CODES),
         "usd_per_unit": decimals(run.fx.ravel(), 18, 8),
         "updated_at": timestamps(days * DAY_MS + 16 * HOUR_MS + rng.integers(0, 60_000, size=len(days))),
-    }))
+    })
+    if run.config.one_currency:  # a USD-only shop keeps only its own currency's (constant) rate
+        rows = rows.filter(pa.array(np.tile(np.arange(ncur) == CURRENCY_CODES.index("USD"), run.n)))
+    run.out.insert("fx_rates", rows)
 
 
 def fx_path(x0: np.ndarray, n_days: int, rng: np.random.Generator) -> np.ndarray:

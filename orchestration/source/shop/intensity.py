@@ -5,17 +5,26 @@ of its cumulative integral, never by looping over customer-days.
 The expected-demand and churn ground truths integrate the very same clock, so they are exact.
 
 ``S(t) = sum_c r_c(day) * hour_profile(hour)`` with
-``r_c = share_c * season_c(day of year) * promotion_c(day) * weekly(weekday) * trend(day)``; an
-order's first line is in category c with probability ``r_c / S``.
+``r_c = share_c * season_c(day of year) * promotion_c(day) * weekly(weekday) * trend(day) * shock(day)``;
+an order's first line is in category c with probability ``r_c / S``.
+
+A shop's ``Shape`` (from its config) sets the shares (categories not sold get none), the amplitude of
+the yearly and weekly cycles and the daily shock, a log-normal draw that is a pure function of
+(seed, day), so every Intensity over the same days, in any run, sees the same shock.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from orchestration.source.shop.clock import DAY_MS, HOUR_MS, day_of_year
 from orchestration.source.shop.frames import flen
 from orchestration.source.shop.reference_data import CATEGORIES, SHARES, C
+
+if TYPE_CHECKING:
+    from orchestration.source.shop.config import ShopConfig
 
 WEEKLY = np.array([0.94, 0.91, 0.93, 0.96, 1.00, 1.13, 1.13])  # Monday .. Sunday: weekends +
 WEEKLY = WEEKLY / WEEKLY.mean()
@@ -25,8 +34,9 @@ HOUR_PROFILE = HOUR_PROFILE / HOUR_PROFILE.mean()
 TREND_PER_YEAR = 0.15
 
 
-def _season_matrix() -> np.ndarray:
-    """(day of year, category): each category's Gaussian bumps, normalised to a yearly mean of 1."""
+def _season_matrix(scale: float = 1.0) -> np.ndarray:
+    """(day of year, category): each category's Gaussian bumps (amplitudes x ``scale``), normalised to
+    a yearly mean of 1."""
     doy = np.arange(1, 367)
     out = np.ones((366, C))
     for j, cat in enumerate(CATEGORIES):
@@ -34,12 +44,51 @@ def _season_matrix() -> np.ndarray:
         for center, width, amp in cat.season:
             dist = np.abs(doy - center)
             dist = np.minimum(dist, 365.25 - dist)
-            g += amp * np.exp(-0.5 * (dist / width) ** 2)
+            g += (amp if scale == 1.0 else amp * scale) * np.exp(-0.5 * (dist / width) ** 2)
         out[:, j] = g / g[:365].mean()
     return out
 
 
 SEASON = _season_matrix()
+
+
+class Shape(NamedTuple):
+    """What a shop's config changes in the intensity: shares by category, the cycles, the daily shock."""
+
+    shares: np.ndarray  # (category,), sums to 1
+    season: np.ndarray  # (day of year, category)
+    weekly: np.ndarray  # (weekday,), Monday first
+    seed: int
+    noise: float  # sigma of log(shock)
+
+
+DEMO_SHAPE = Shape(SHARES, SEASON, WEEKLY, 0, 0.0)
+
+
+def shape_of(config: ShopConfig | dict | None) -> Shape:
+    """The intensity's shape for a shop config (or its dict, as the engine state keeps it)."""
+    if config is None:
+        return DEMO_SHAPE
+    get = config.get if isinstance(config, dict) else lambda k, d: getattr(config, k, d)
+    k, scale, noise = int(get("categories", C)), float(get("seasonality", 1.0)), float(get("demand_noise", 0.0))
+    if k == C and scale == 1.0 and noise == 0.0:
+        return DEMO_SHAPE
+    shares = SHARES
+    if k < C:
+        shares = np.where(np.arange(C) < k, SHARES, 0.0)
+        shares = shares / shares.sum()
+    season = SEASON if scale == 1.0 else _season_matrix(scale)
+    weekly = WEEKLY if scale == 1.0 else 1.0 + scale * (WEEKLY - 1.0)
+    return Shape(shares, season, weekly / weekly.mean(), int(get("seed", 0)), noise)
+
+
+def daily_shock(shape: Shape, days: np.ndarray) -> np.ndarray:
+    """The shop-wide demand multiplier of each day: mean 1, log-normal with sigma ``shape.noise``;
+    drawn from (seed, day) alone so that the churn truth's intensity and every run agree on it."""
+    if shape.noise == 0.0:
+        return np.ones(len(days))
+    z = np.array([np.random.default_rng([shape.seed, int(d), 0x5EED]).standard_normal() for d in days])
+    return np.exp(shape.noise * z - 0.5 * shape.noise**2)
 
 
 def promo_multiplier(pct_bp: np.ndarray | float) -> np.ndarray:
@@ -51,7 +100,8 @@ class Intensity:
     """The purchase intensity over a run of days, on an hourly grid, in 'expected orders per unit of
     purchase rate': a customer with rate lambda alive over [a, b) expects lambda*(L(b)-L(a)) orders."""
 
-    def __init__(self, first_day: int, n_days: int, origin_day: int, promos: dict, active_from: int | None = None):
+    def __init__(self, first_day: int, n_days: int, origin_day: int, promos: dict, active_from: int | None = None,
+                 shape: Shape = DEMO_SHAPE):
         self.first_day, self.n = first_day, n_days
         self.P0 = first_day * DAY_MS
         self.H = n_days * 24
@@ -75,12 +125,14 @@ class Intensity:
             else:
                 mult[s - first_day:e - first_day + 1, cat] *= m
                 self.cat_promo[s - first_day:e - first_day + 1, cat] = i
-        r = SHARES[None, :] * SEASON[day_of_year(days) - 1] * mult * (WEEKLY[dow] * trend)[:, None]
+        r = shape.shares[None, :] * shape.season[day_of_year(days) - 1] * mult * (shape.weekly[dow] * trend)[:, None]
+        if shape.noise:
+            r *= daily_shock(shape, days)[:, None]
         if active_from is not None:
             r[days < active_from] = 0.0
         self.r = r
         self.S = r.sum(1)
-        p = np.where(self.S[:, None] > 0, r / np.where(self.S > 0, self.S, 1.0)[:, None], SHARES[None, :])
+        p = np.where(self.S[:, None] > 0, r / np.where(self.S > 0, self.S, 1.0)[:, None], shape.shares[None, :])
         self.p = p
         self.pcum = np.cumsum(p, 1)
         self.pcum[:, -1] = 1.0
@@ -119,6 +171,30 @@ class Intensity:
         np.add.at(full, da[d] + 1, lam[d])
         np.add.at(full, db[d], -lam[d])
         out += np.cumsum(full)[: self.n] * self.S
+        return out
+
+    def exposure_by_day_with_dropout(self, lam: np.ndarray, a: np.ndarray, b: np.ndarray, drop: float) -> np.ndarray:
+        """Expected orders per day when each order ends the customer with probability ``drop``.
+
+        A customer alive over [a, b) still buys at s with probability E[(1 - drop)^N(a, s)] =
+        exp(-drop * lam * (L(s) - L(a))) (N Poisson), so a day [lo, hi) expects
+        (exp(-drop * lam * (L(lo) - L(a))) - exp(-drop * lam * (L(hi) - L(a)))) / drop orders.
+        """
+        ok = (b > a) & (lam > 0)
+        lam, a, b = lam[ok], a[ok], b[ok]
+        out = np.zeros(self.n)
+        da, db = self.day_of(a), self.day_of(np.maximum(b - 1, a))
+        La = self.L(a)
+        for s in range(0, len(lam), 20_000):  # customers x days expanded, in slices to bound memory
+            sl = slice(s, s + 20_000)
+            width = db[sl] - da[sl] + 1
+            i = np.repeat(np.arange(len(width)), width)
+            d = da[sl][i] + (np.arange(len(i)) - np.repeat(np.cumsum(width) - width, width))
+            lo = np.maximum(a[sl][i], self.P0 + d * DAY_MS)
+            hi = np.minimum(b[sl][i], self.P0 + (d + 1) * DAY_MS)
+            k = drop * lam[sl][i]
+            base = La[sl][i]
+            np.add.at(out, d, (np.exp(-k * (self.L(lo) - base)) - np.exp(-k * (self.L(hi) - base))) / drop)
         return out
 
     def arrivals(self, La: np.ndarray, Lb: np.ndarray, counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -112,6 +112,8 @@ def plan_lifecycles(run: Run) -> Lifecycle:
     refund_ms = np.where(cust_cancel, cancel + rp.integers(HOUR_MS, DAY_MS, size=N),
                          np.where(returned_all < NEVER, returned_all + rp.integers(HOUR_MS, 2 * DAY_MS, size=N), NEVER))
     cb_ms = np.where(fraud_o, paid + rp.integers(10 * DAY_MS, 60 * DAY_MS, size=N), NEVER)
+    if not run.config.chargebacks:  # the fraud still happens (truth), it is just never charged back
+        cb_ms = np.full(N, NEVER, dtype=np.int64)
     np_ = len(p_rows)
     run.new_plans = {}
     run.new_plans["payments"] = {

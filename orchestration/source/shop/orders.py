@@ -26,12 +26,12 @@ from orchestration.source.shop.reference_data import (
     DEVICE_P,
     MARKETPLACE,
     METHOD_CUM,
+    METHODS,
     NCTRY,
     PRICE_FACTOR,
     QTY_N,
     QTY_P,
     ZERO_DECIMAL,
-    C,
     round_local,
 )
 from orchestration.source.shop.sampling import choose, other_country
@@ -72,11 +72,15 @@ def place_orders(run: Run) -> None:
     La, Lb = cal.L(a[act]), cal.L(b[act])
     m = lam[act] * (Lb - La)
     run.alive = Alive(act, a[act], b[act], La, Lb, m)
-    run.expected_base_by_day = cal.exposure_by_day(lam[act], a[act], b[act])
+    drop = 1.0 - run.config.repeat_rate
+    run.expected_base_by_day = (cal.exposure_by_day(lam[act], a[act], b[act]) if drop == 0.0
+                                else cal.exposure_by_day_with_dropout(lam[act], a[act], b[act], drop))
     rep, t = cal.arrivals(La, Lb, rng.poisson(m), rng)
     cust = act[rep]
     lo = np.maximum(run.P0, signup[cust]) + MINUTE_MS
     t = np.minimum(np.maximum(t, lo), b[cust] - 1)
+    if drop > 0.0:
+        t, cust = _drop_out(run, t, cust, drop)
     # velocity: some orders are followed by one or two more the same day
     nb = (rng.random(len(t)) < BURST_P) * (1 + (rng.random(len(t)) < 0.5))
     bt0, bc = np.repeat(t, nb), np.repeat(cust, nb)
@@ -89,6 +93,24 @@ def place_orders(run: Run) -> None:
     t, cust = t[o], cust[o]
     _build_orders(run, t, cust)
     _number_orders(run)
+
+
+def _drop_out(run: Run, t: np.ndarray, cust: np.ndarray, drop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Repeat buying (``config.repeat_rate``): after each order a customer stops buying for good with
+    probability ``drop`` (the BG/NBD story). Keeps each customer's orders up to the first that ends
+    it, and sets their churn time to the end of that day (same-day bursts still follow it)."""
+    o = np.lexsort((t, cust))
+    t, cust = t[o], cust[o]
+    ends = run.rng["options"].random(len(t)) < drop
+    starts = group_starts(cust)
+    ended = np.cumsum(ends) - ends  # ends before this order, counted from the start of the array ...
+    ended = ended - np.maximum.accumulate(np.where(starts, ended, 0))  # ... and then of the customer
+    keep = ended == 0
+    last = keep & ends
+    cu = run.state.customers
+    day_end = (t[last] // DAY_MS + 1) * DAY_MS
+    cu["churn_ms"][cust[last]] = np.minimum(cu["churn_ms"][cust[last]], day_end)
+    return t[keep], cust[keep]
 
 
 def _build_orders(run: Run, t: np.ndarray, cust: np.ndarray) -> None:
@@ -119,12 +141,16 @@ def _build_orders(run: Run, t: np.ndarray, cust: np.ndarray) -> None:
     cat = pr["category"][prod]
     L = np.bincount(lo, minlength=N)
     line_off = np.concatenate([[0], np.cumsum(L)[:-1]])
-    # ---- prices in the shopper's currency
+    # ---- prices in the shopper's currency (a one-currency shop charges its USD list prices everywhere)
+    one = run.config.one_currency
+    price_factor = np.ones_like(PRICE_FACTOR) if one else PRICE_FACTOR
     cc = cu["country"][cust]
-    cur = COUNTRY_CURRENCY[cc]
+    cur = np.zeros_like(cc) if one else COUNTRY_CURRENCY[cc]
     rate = run.fx[day, cur]
     ccl, curl = cc[lo], cur[lo]
-    unit = round_local(pr["price_cents"][prod] * PRICE_FACTOR[ccl] * 1e8 / rate[lo], curl)
+    unit = round_local(pr["price_cents"][prod] * price_factor[ccl] * 1e8 / rate[lo], curl)
+    if run.config.free_item_rate > 0:  # give-aways: a line at 0.00 (a legitimate sale)
+        unit = np.where(run.rng["options"].random(len(unit)) < run.config.free_item_rate, 0, unit)
     gross = qty * unit
     # ---- promotions
     promos = st.promotions
@@ -144,7 +170,7 @@ def _build_orders(run: Run, t: np.ndarray, cust: np.ndarray) -> None:
     promo = np.where(promo >= 0, promo, lpo)
     sub_usd = subtotal * rate / 1e8 / 100.0
     fee = np.where(sub_usd >= FREE_SHIPPING_USD, 0,
-                   round_local(SHIPPING_FEE_USD_CENTS * PRICE_FACTOR[cc] * 1e8 / rate, cur))
+                   round_local(SHIPPING_FEE_USD_CENTS * price_factor[cc] * 1e8 / rate, cur))
     total = subtotal - discount + fee
     # ---- channel, device, countries, payment method
     device = np.where(rng.random(N) < 0.8, cu["device"][cust], rng.choice(3, N, p=DEVICE_P))
@@ -154,6 +180,8 @@ def _build_orders(run: Run, t: np.ndarray, cust: np.ndarray) -> None:
     ship_c = np.where(rng.random(N) < 0.96, cc, other_country(cc, rng))
     ip_c = np.where(rng.random(N) < 0.93, cc, other_country(cc, rng))
     method = np.where(rng.random(N) < 0.9, cu["method"][cust], choose(METHOD_CUM, cc, rng.random(N)))
+    if run.config.payment_method is not None:  # a shop that takes one method only
+        method = np.full(N, METHODS.index(run.config.payment_method), dtype=np.int64)
     card = method == 0
     foreign = card & (rng.random(N) < 0.06)
     card_c = np.where(card, np.where(foreign, other_country(cc, rng), cu["card_country"][cust]), -1)
@@ -198,9 +226,10 @@ def _number_orders(run: Run) -> None:
     xo = rng.integers(0, max(N, 1), size=sum(k_lines))
     xkind = np.repeat(np.arange(3), k_lines)
     nx = len(xo)
-    xprod = run.pick(rng.integers(0, C, size=nx), rng.random(nx))
+    xprod = run.pick(rng.integers(0, run.config.categories, size=nx), rng.random(nx))
     xqty = np.where(xkind == 0, -rng.integers(0, 3, size=nx), 1 + rng.integers(0, 2, size=nx))
-    xunit = (round_local(st.products["price_cents"][xprod] * PRICE_FACTOR[o["cc"][xo]] * 1e8 / o["rate"][xo], o["cur"][xo])
+    factor = np.ones_like(PRICE_FACTOR) if run.config.one_currency else PRICE_FACTOR
+    xunit = (round_local(st.products["price_cents"][xprod] * factor[o["cc"][xo]] * 1e8 / o["rate"][xo], o["cur"][xo])
              if nx else np.zeros(0, np.int64))
     xpid = np.where(xkind == 0, st.products["product_id"][xprod],
                     np.where(xkind == 1, ORPHAN_ID_BASE + rng.integers(1, 1_000_000, size=nx), -1))
@@ -226,6 +255,8 @@ def _number_orders(run: Run) -> None:
         run.out.plant("order_items", xid[xkind == k], rule, col)
     # extras' rows (built now, inserted with the clean orders when the plans are settled)
     ecur = rng.integers(0, len(CURRENCY_CODES), size=E)
+    if run.config.one_currency:
+        ecur = np.zeros_like(ecur)
     esub = rng.integers(500, 20_000, size=E) * np.where(ZERO_DECIMAL[ecur], 100, 1)
     run.extra_orders = dict(id=eid, kind=kinds, t=et, cust_id=cu["customer_id"][ecust], cur=ecur, sub=esub,
                             country=rng.integers(0, NCTRY, size=E), orphan=ORPHAN_ID_BASE + rng.integers(1, 1_000_000, size=E))

@@ -15,8 +15,8 @@ import pyarrow as pa
 from orchestration.source.shop.clock import DAY_MS, HOUR_MS, day_of_year, to_date, to_day
 from orchestration.source.shop.columns import decimals, ints, source_table, strings, timestamps
 from orchestration.source.shop.frames import concat, flen
-from orchestration.source.shop.intensity import SEASON
-from orchestration.source.shop.reference_data import C, CATEGORIES, SHARES
+from orchestration.source.shop.intensity import DEMO_SHAPE, Shape
+from orchestration.source.shop.reference_data import C, CATEGORIES
 
 if TYPE_CHECKING:
     from orchestration.source.shop.engine import Run
@@ -29,7 +29,7 @@ def add_promotions(run: Run) -> None:
     st, rng = run.state, run.rng["promotions"]
     lo = st.meta["promo_horizon_day"] + 1
     hi = run.first_day + run.n - 1 + PROMO_HORIZON_DAYS
-    new = plan_promotions(st.promotions, lo, hi, rng)
+    new = plan_promotions(st.promotions, lo, hi, rng, run.shape)
     st.meta["promo_horizon_day"] = hi
     k = flen(new)
     if not k:
@@ -59,9 +59,10 @@ def _site_events(year: int) -> list[tuple[str, date, int, int]]:
     ]
 
 
-def plan_promotions(existing: dict, lo_day: int, hi_day: int, rng: np.random.Generator) -> dict:
+def plan_promotions(existing: dict, lo_day: int, hi_day: int, rng: np.random.Generator, shape: Shape = DEMO_SHAPE) -> dict:
     """New promotions starting in [lo_day, hi_day]: the calendar's site-wide events plus category
-    flash sales every week or two, never overlapping a site-wide event or each other."""
+    flash sales every week or two (of the categories the shop sells), never overlapping a
+    site-wide event or each other."""
     rows = []
     site_days: set[int] = set()
     for year in range(to_date(lo_day).year - 1, to_date(hi_day).year + 2):
@@ -80,7 +81,7 @@ def plan_promotions(existing: dict, lo_day: int, hi_day: int, rng: np.random.Gen
             start += 1
         if start > hi_day:
             break
-        w = SHARES * SEASON[day_of_year(np.array([start]))[0] - 1]
+        w = shape.shares * shape.season[day_of_year(np.array([start]))[0] - 1]
         cat = int(rng.choice(C, p=w / w.sum()))
         pct = int(rng.choice([1000, 1500, 2000, 2500, 3000], p=[0.25, 0.3, 0.25, 0.12, 0.08]))
         d = to_date(start)

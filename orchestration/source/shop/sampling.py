@@ -12,7 +12,7 @@ from orchestration.source.shop.reference_data import NCTRY
 
 # The order is part of the seed: a stream's seed is the child of this position. Append, never reorder.
 STREAMS = ("promotions", "fx", "signups", "customers", "orders", "lines", "payments", "lifecycle", "returns",
-           "tickets", "sessions", "events", "dirty", "inventory", "extra", "catalog", "erasure")
+           "tickets", "sessions", "events", "dirty", "inventory", "extra", "catalog", "erasure", "options")
 
 
 class RandomStreams:
