@@ -1,8 +1,9 @@
 """Card data protection applied to every batch before it is written anywhere.
 
 The card-number column is replaced by BIN, last four digits and a keyed token; card numbers typed
-into any text column are masked. A cheap vectorised pre-filter keeps the per-value Python work to
-the few strings that contain a long run of digits.
+into any text column are masked (orchestration/lakehouse/pii.py says how they are recognised). A
+cheap vectorised pre-filter keeps the per-value Python work to the few strings holding 13 digits
+close together.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.lakehouse.pii import CANDIDATE_PREFILTER, keyed_token, mask_card_numbers
+from orchestration.lakehouse.pii import (
+    CANDIDATE_PREFILTER,
+    CANDIDATE_PREFILTER_UNICODE,
+    MIN_CARD_CHARS,
+    keyed_token,
+    mask_card_numbers,
+)
 from orchestration.source.schema import Table
 
 
@@ -65,14 +72,26 @@ def protect(table: Table, data: pa.Table, key: str) -> tuple[pa.Table, int]:
 
 def _mask_text_column(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
     longest = pc.max(pc.utf8_length(values)).as_py()
-    if longest is None or longest < 13:  # codes, enums, countries: too short to hold a card number
+    if longest is None or longest < MIN_CARD_CHARS:  # codes, enums, countries: too short to hold a card number
         return values, 0
-    candidates = pc.fill_null(pc.match_substring_regex(values, CANDIDATE_PREFILTER), False)
-    if not pc.any(candidates).as_py():
+    rows = candidate_rows(values)
+    if not rows:
         return values, 0
     python_values = values.to_pylist()
     total = 0
-    for i in pc.indices_nonzero(candidates).to_pylist():
+    for i in rows:
         python_values[i], n = mask_card_numbers(python_values[i])
         total += n
     return pa.chunked_array([pa.array(python_values, pa.string())]), total
+
+
+def candidate_rows(values: pa.ChunkedArray) -> list[int]:
+    """Positions of the values the pre-filters pass: the ASCII pattern over every value, the
+    13-numeric-characters one only over values with a non-ASCII character (other scripts' digits)."""
+    ascii_hits = pc.fill_null(pc.match_substring_regex(values, CANDIDATE_PREFILTER), False)
+    rows = set(pc.indices_nonzero(ascii_hits).to_pylist()) if pc.any(ascii_hits).as_py() else set()
+    non_ascii = pc.indices_nonzero(pc.fill_null(pc.invert(pc.string_is_ascii(values)), False))
+    if len(non_ascii):
+        unicode_hits = pc.match_substring_regex(pc.take(values, non_ascii), CANDIDATE_PREFILTER_UNICODE)
+        rows.update(pc.filter(non_ascii, pc.fill_null(unicode_hits, False)).to_pylist())
+    return sorted(rows)

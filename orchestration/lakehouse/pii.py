@@ -1,8 +1,23 @@
-"""Card numbers and personal data: the keyed tokens and detectors every layer shares.
+"""Card numbers and personal data: the keyed tokens and the masking detector of extraction.
 
 Extraction tokenizes the card-number column and masks card numbers typed into free text before a
-row touches disk; the leak scanner (a blocking check) uses the same detector over every string
-column afterwards, so what extraction masks and what the check looks for can never drift apart.
+row touches disk. The leak scanner (orchestration/checks/card_scan.py) deliberately has its own,
+looser detector: a number this one misses is what the scanner exists to catch.
+
+How the detector reads text:
+
+1. Unicode NFKC, then every decimal digit of any script becomes its ASCII digit: full-width,
+   Arabic-Indic, Devanagari, superscript or circled digits, no-break and thin spaces all count.
+2. Identifiers are set aside: UUIDs (a random one often holds 8-4-4 digit-only groups) and hex ids
+   of 32, 40 or 64 characters (a 32-character one holds a 13-digit run now and then).
+3. A *chain* is a run of digit groups split by separators: runs of at most ``MAX_SEPARATOR``
+   characters that are neither letters nor digits (space, dash, dot, slash, underscore, newline,
+   zero-width space, ...). A letter ends a chain, but letters may touch the digits; so does a "+",
+   which starts a phone number ("+49 30 12345678 / +49 30 87654321" holds a Luhn-valid 16 digits).
+4. Every stretch of whole groups of a chain holding 13-19 digits is a candidate; it is a card number
+   when it passes Luhn and lies in an issuer (IIN) range. Whole groups only: a card is never typed
+   with a digit of something else glued to it, while sliding over every digit would find a Luhn-valid
+   number in most long numeric texts.
 """
 
 from __future__ import annotations
@@ -11,22 +26,30 @@ import base64
 import hashlib
 import hmac
 import re
+import unicodedata
 
-# How people write card numbers: 13-19 digits in one run, or in the groups printed on the card
-# (4-4-4-4[-3] or American Express's 4-6-5) separated by one kind of space or dash. Looser patterns
-# flag UUIDs and phone numbers.
-# Groups must stand alone (no letter, digit or dash touching them): a UUID's 4-digit groups do not.
-_CANDIDATE = re.compile(
-    r"(?<!\d)\d{13,19}(?!\d)"
-    r"|(?<![\w-])(?:\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{5})(?![\w-])"
+MIN_DIGITS, MAX_DIGITS = 13, 19
+MAX_SEPARATOR = 4  # "4539 - 1488", "4539 / 1488", "4539...1488"; longer gaps are prose between numbers
+# No shorter value can hold a card number: callers skip those before any regular expression.
+MIN_CARD_CHARS = MIN_DIGITS
+
+# Supersets of the candidates, cheap enough for a vectorised pre-filter (pyarrow and DuckDB use RE2:
+# no look-around, no back-references). RE2 runs ASCII classes far faster than Unicode ones, so
+# the ASCII pattern (13 digits, each at most MAX_SEPARATOR non-alphanumeric characters from the
+# next; a non-ASCII character counts as a separator) goes over every value, and values with a
+# non-ASCII character only need 13 numeric characters of any script (NFKC never makes a letter a
+# digit, so whatever the detector finds passes one of them).
+CANDIDATE_PREFILTER = r"[0-9](?:[^a-zA-Z0-9]{0,4}[0-9]){12}"
+CANDIDATE_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
+
+_CHAIN = re.compile(r"[0-9]+(?:(?:[^\w+]|_){1,%d}[0-9]+)*" % MAX_SEPARATOR)
+_GROUP = re.compile(r"[0-9]+")
+# Identifiers set aside before the search: UUIDs, and hex digests or ids of 32, 40 or 64 characters
+# (MD5, UUIDs without dashes as MLflow's run ids, SHA-1, SHA-256) with at least one letter.
+_IDENTIFIER = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9]*[a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}))(?![0-9A-Za-z])"
 )
-# A superset of the above, cheap enough for a vectorised pre-filter (pyarrow, DuckDB: RE2 syntax,
-# which has no look-around or back-references): the same shapes without the boundary rules. It
-# must not be looser than that: a session id (a UUID, 15M rows of them) once matched a looser
-# "13 digits with optional separators" and sent every value through the Python test.
-CANDIDATE_PREFILTER = r"\d{4}(?:\d{9}|-\d{4}-\d{4}-\d{4}| \d{4} \d{4} \d{4}|[ -]\d{6}[ -]\d{5})"
-# No shorter value can hold a card number: the scanner skips those before the regular expression.
-MIN_CARD_CHARS = 13
 
 # Issuer prefixes (IIN ranges) of the major schemes; a Luhn-valid number outside them is most
 # likely an order number or a phone number, not a card.
@@ -57,33 +80,84 @@ def is_card_number(digits: str) -> bool:
     return bool(_ISSUER.match(digits)) and luhn_valid(digits)
 
 
+# Every decimal digit of any script (Unicode category Nd, all below U+20000) to its ASCII digit.
+_DIGITS = {cp: str(unicodedata.decimal(chr(cp))) for cp in range(0x80, 0x20000) if chr(cp).isdecimal()}
+
+
+def normalize(text: str) -> str:
+    """NFKC, then every decimal digit made ASCII (NFKC leaves Arabic-Indic or Devanagari digits alone)."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_DIGITS)
+
+
+def _normalize_with_origin(text: str) -> tuple[str, list[int]]:
+    """``normalize`` character by character, with the index in ``text`` each character came from."""
+    out, origin = [], []
+    for i, ch in enumerate(text):
+        for n in normalize(ch):
+            out.append(n)
+            origin.append(i)
+    return "".join(out), origin
+
+
+def _card_spans(text: str, allowlist: frozenset[str] = frozenset()) -> list[tuple[int, int, str]]:
+    """(start, end, digits) of every card number in ``text``, in the original text's positions."""
+    norm = normalize(text)
+    spans = _normalized_spans(norm, allowlist)
+    if spans and norm is not text:  # rare: map back to the original characters
+        norm, origin = _normalize_with_origin(text)
+        spans = [(origin[s], origin[e - 1] + 1, d) for s, e, d in _normalized_spans(norm, allowlist)]
+    return spans
+
+
+def _normalized_spans(norm: str, allowlist: frozenset[str]) -> list[tuple[int, int, str]]:
+    if _IDENTIFIER.search(norm):
+        norm = _IDENTIFIER.sub(lambda m: "u" * len(m.group()), norm)
+    spans = []
+    for chain in _CHAIN.finditer(norm):
+        if chain.end() - chain.start() < MIN_DIGITS:
+            continue
+        groups = [(g.start(), g.end(), g.group()) for g in _GROUP.finditer(chain.group())]
+        i = 0
+        while i < len(groups):
+            hit = _card_at(groups, i, allowlist)
+            if hit is None:
+                i += 1
+                continue
+            j, digits = hit
+            spans.append((chain.start() + groups[i][0], chain.start() + groups[j][1], digits))
+            i = j + 1
+    return spans
+
+
+def _card_at(groups: list[tuple[int, int, str]], i: int, allowlist: frozenset[str]) -> tuple[int, str] | None:
+    """The longest card number made of groups i..j, as (j, digits)."""
+    digits, best = "", None
+    for j in range(i, len(groups)):
+        digits += groups[j][2]
+        if len(digits) > MAX_DIGITS:
+            break
+        if len(digits) >= MIN_DIGITS and is_card_number(digits) and digits not in allowlist:
+            best = (j, digits)
+    return best
+
+
 def find_card_numbers(text: str | None, allowlist: frozenset[str] = frozenset()) -> list[str]:
     """Card numbers (digits only) found in ``text``: Luhn-valid and within an issuer range."""
-    if not text or len(text) < 13:
+    if not text or len(text) < MIN_CARD_CHARS:
         return []
-    found = []
-    for m in _CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", m.group())
-        if is_card_number(digits) and digits not in allowlist:
-            found.append(digits)
-    return found
+    return [digits for _, _, digits in _card_spans(text, allowlist)]
 
 
 def mask_card_numbers(text: str | None) -> tuple[str | None, int]:
-    """Replace every card number in ``text`` with ``[card ****1234]``; returns (text, how many)."""
-    if not text or len(text) < 13:
+    """Replace every card number in ``text`` with ``[card ****1234]``; returns (text, how many).
+
+    Only the card numbers change: the rest of the text keeps its own characters."""
+    if not text or len(text) < MIN_CARD_CHARS:
         return text, 0
-    count = 0
-
-    def _mask(m: re.Match) -> str:
-        nonlocal count
-        digits = re.sub(r"[ -]", "", m.group())
-        if not is_card_number(digits):
-            return m.group()
-        count += 1
-        return f"[card ****{digits[-4:]}]"
-
-    return _CANDIDATE.sub(_mask, text), count
+    spans = _card_spans(text)
+    for start, end, digits in reversed(spans):
+        text = f"{text[:start]}[card ****{digits[-4:]}]{text[end:]}"
+    return text, len(spans)
 
 
 def keyed_token(value: str, key: str) -> str:
