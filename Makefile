@@ -11,6 +11,8 @@ export DAGSTER_HOME ?= $(HOME_DIR)/dagster
 DEMO_CUSTOMERS ?= 3000
 DEMO_DAYS      ?= 540
 DEMO_SEED      ?= 5
+DEV_PORT       ?= 3000
+MLFLOW_PORT    ?= 5000
 
 .PHONY: install prepare demo test dev mlflow sql bench clean
 
@@ -38,13 +40,14 @@ test: prepare
 	$(BIN)/pytest
 
 dev: prepare
-	$(BIN)/dagster dev -w workspace.yaml --host 127.0.0.1 --port 3000
+	$(BIN)/dagster dev -w workspace.yaml --host 127.0.0.1 --port $(DEV_PORT)
 
 mlflow: install
-	$(BIN)/shoplake mlflow-ui
+	$(BIN)/shoplake mlflow-ui --port $(MLFLOW_PORT)
 
 bench: prepare
 	$(PY) benchmarks/pipeline.py --scale $(or $(SCALE),S)
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf "$(HOME_DIR)"/source "$(HOME_DIR)"/lakehouse "$(HOME_DIR)"/mlflow "$(HOME_DIR)"/dagster
