@@ -119,11 +119,25 @@ def _shop_kind(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    from orchestration.source.database import SourceUnavailable
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a malformed SHOPLAKE_* variable
+        print(f"shoplake {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     try:
         return COMMANDS[args.command](args, settings)
-    except UsageError as exc:
+    except (UsageError, SourceUnavailable) as exc:
         print(f"shoplake {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a home (or --output) that cannot be written: say where, not how deep it failed
+        where = f": {exc.filename}" if exc.filename else ""
+        print(
+            f"shoplake {args.command}: error: {exc.strerror or exc}{where}. Check that you may write there "
+            f"(Shoplake writes under SHOPLAKE_HOME, now {settings.home}).",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
@@ -135,7 +149,7 @@ def _source_url(args, settings: Settings) -> str:
 
 def cmd_generate(args, settings: Settings) -> int:
     from orchestration.source.database import SourceDatabase, SourceUnavailable
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from orchestration.source.generate import ShopConfig, existing_shop, generate_shop
 
     url = _source_url(args, settings)
     kwargs = {"customers": args.customers, "days": args.days, "seed": args.seed}
@@ -147,8 +161,8 @@ def cmd_generate(args, settings: Settings) -> int:
         config = ShopConfig.with_profile(args.profile, **kwargs, **_shop_kind(args))
         config.validate()
         db = SourceDatabase(url)
-        if db.kind == "sqlite" and db.sqlite_path.exists() and not args.overwrite:
-            raise UsageError(f"{db.sqlite_path} already exists: pass --overwrite to replace it")
+        if not args.overwrite and (existing := existing_shop(db)):
+            raise UsageError(f"{existing} already exists: pass --overwrite to replace it")
         counts = generate_shop(config, url, settings.truth_dir, progress=not args.quiet)
     except (ValueError, SourceUnavailable) as exc:
         raise UsageError(str(exc)) from None

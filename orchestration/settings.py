@@ -31,6 +31,11 @@ class Settings:
     pii_key: str
     pii_key_is_default: bool
     duckdb_memory_limit: str = "2.5GB"  # dbt's DuckDB (profiles.yml) and the publisher's; DuckDB spills beyond it
+    # A source that stops answering must fail the read, not hang the run: seconds to open a connection,
+    # and seconds one source query may take (a chunk is at most about 500k rows; a healthy MySQL
+    # sends that in seconds, so the default only ever cuts a stuck server or a dead route).
+    source_connect_timeout: float = 10.0
+    source_read_timeout: float = 300.0
 
     @property
     def truth_dir(self) -> Path:
@@ -60,6 +65,8 @@ class Settings:
             pii_key=pii_key or DEVELOPMENT_PII_KEY,
             pii_key_is_default=not pii_key,
             duckdb_memory_limit=env.get("SHOPLAKE_DUCKDB_MEMORY_LIMIT") or cls.duckdb_memory_limit,
+            source_connect_timeout=_seconds(env, "SHOPLAKE_SOURCE_CONNECT_TIMEOUT", cls.source_connect_timeout),
+            source_read_timeout=_seconds(env, "SHOPLAKE_SOURCE_READ_TIMEOUT", cls.source_read_timeout),
         )
 
     def warn_if_development_key(self, log=None) -> None:
@@ -69,3 +76,16 @@ class Settings:
                 "Set SHOPLAKE_PII_KEY to a secret of your own before loading real data."
             )
             (log.warning if log is not None else warnings.warn)(message)
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a number of seconds above 0, got {text!r}: fix or unset it")
+    return value

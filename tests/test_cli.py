@@ -48,3 +48,53 @@ def test_sql_on_unknown_table_lists_what_exists(tmp_path):
     proc = run("sql", "select * from prod.nope", env_home=tmp_path)
     assert proc.returncode == 2
     assert "Tables you can query" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.mariadb
+def test_generate_refuses_a_mysql_shop_that_holds_rows_and_leaves_it_intact(tmp_path):
+    import uuid
+
+    import pymysql
+
+    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    url = f"mysql://root@127.0.0.1:3306/{name}"
+    try:
+        assert run("generate", "--customers", "20", "--days", "5", "--quiet", "--source", url, env_home=tmp_path).returncode == 0
+        shop = pymysql.connect(host="127.0.0.1", user="root", database=name, autocommit=True).cursor()
+        shop.execute("INSERT INTO categories (category_id, name, department) VALUES (9999, 'typed by hand', 'staff')")
+        shop.execute("SELECT count(*) FROM customers")
+        customers = shop.fetchone()[0]
+
+        proc = run("generate", "--customers", "30", "--days", "5", "--quiet", "--source", url, env_home=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.startswith(f"shoplake generate: error: a shop in {url} (rows in customers, categories")
+        assert proc.stderr.rstrip().endswith("already exists: pass --overwrite to replace it")
+        shop.execute("SELECT name FROM categories WHERE category_id = 9999")
+        assert shop.fetchone() == ("typed by hand",)
+        shop.execute("SELECT count(*) FROM customers")
+        assert shop.fetchone()[0] == customers
+    finally:
+        admin.cursor().execute(f"DROP DATABASE `{name}`")
+        admin.close()
+
+
+@pytest.mark.parametrize("args", [["generate", "--customers", "20", "--days", "5", "--quiet"], ["sql", "select 1"]])
+def test_a_home_that_cannot_be_written_is_one_line(tmp_path, args):
+    (tmp_path / "a-file").write_text("")
+    home = tmp_path / "a-file" / "home"  # no folder can be made under a file (root may write anywhere else)
+    proc = run(*args, env_home=home)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert f"Not a directory: {home}/" in proc.stderr and f"SHOPLAKE_HOME, now {home}" in proc.stderr
+
+
+def test_a_malformed_timeout_setting_is_one_line(tmp_path):
+    import os
+
+    proc = subprocess.run([SHOPLAKE, "where"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "SHOPLAKE_HOME": str(tmp_path), "SHOPLAKE_SOURCE_READ_TIMEOUT": "soon"})
+    assert proc.returncode == 2 and proc.stderr == (
+        "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': fix or unset it\n"
+    )

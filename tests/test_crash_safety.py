@@ -133,3 +133,69 @@ def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shopl
         proxy.close()
         admin.cursor().execute(f"DROP DATABASE `{name}`")
         admin.close()
+
+
+@pytest.mark.mariadb
+def test_a_source_that_goes_silent_mid_read_times_out_commits_nothing_then_recovers(shoplake_home):
+    """A blackhole: the connection stays open and no byte arrives. connectorx has no read timeout of
+    its own; without the read deadline this extraction waited for ever and held the writer pool."""
+    import threading
+
+    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    proxy = Proxy()
+    try:
+        SourceDatabase(f"mysql://root@127.0.0.1:3306/{name}").create_schema()
+        source = pymysql.connect(host="127.0.0.1", user="root", database=name, autocommit=True).cursor()
+        source.execute(
+            "INSERT INTO categories (category_id, name, department, updated_at) "
+            "SELECT seq, concat('category number ', seq), 'department', '2026-01-01 00:00:00.000' FROM seq_1_to_20000"
+        )
+        settings = Settings.from_env({
+            "SHOPLAKE_HOME": str(shoplake_home.home),
+            "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:{proxy.port}/{name}",
+            "SHOPLAKE_SOURCE_READ_TIMEOUT": "3",
+        })
+        categories = schema.table("categories")
+        assert et.extract_table(categories, settings, run_id="healthy").inserted == 20000
+        before = load_catalog(settings).load_table("raw.categories").current_snapshot().snapshot_id
+
+        source.execute("UPDATE categories SET name = concat(name, ' (renamed)') WHERE category_id <= 5000")
+        source.execute(
+            "INSERT INTO categories (category_id, name, department) "
+            "SELECT 20000 + seq, concat('new category ', seq), 'department' FROM seq_1_to_5000"
+        )
+        proxy.stall(after_bytes=30_000)  # the handshakes and the schema check pass; the rows' read goes silent
+        outcome = {}
+
+        def extract():
+            try:
+                et.extract_table(categories, settings, run_id="blackholed")
+            except Exception as exc:  # examined below
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=extract, daemon=True)
+        worker.start()
+        worker.join(120)  # a hang guard only: the read deadline is 3 s
+        assert not worker.is_alive(), "extraction hung on a silent source"
+        error = outcome.get("error")
+        assert isinstance(error, SourceUnavailable), error
+        assert "stopped answering: a read took longer than 3 s (SHOPLAKE_SOURCE_READ_TIMEOUT)" in str(error)
+        assert error.transient  # a retry may find the network back
+        assert load_catalog(settings).load_table("raw.categories").current_snapshot().snapshot_id == before
+
+        proxy.restore()
+        result = et.extract_table(categories, settings, run_id="after")
+        assert (result.inserted, result.updated, result.deleted) == (5000, 5000, 0)
+        raw = load_catalog(settings).load_table("raw.categories").scan().to_arrow()
+        assert raw.num_rows == 20000 + 5000 + 5000  # each version once
+        latest = {}
+        for row in sorted(raw.to_pylist(), key=lambda r: (r["category_id"], r["updated_at"])):
+            latest[row["category_id"]] = row["name"]
+        source.execute("SELECT category_id, name FROM categories")
+        assert latest == dict(source.fetchall())
+    finally:
+        proxy.close()
+        admin.cursor().execute(f"DROP DATABASE `{name}`")
+        admin.close()

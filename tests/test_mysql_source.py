@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from orchestration.extract import extract_table as et
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.settings import Settings
 from orchestration.source import schema
-from orchestration.source.database import SourceDatabase
+from orchestration.source.database import SourceDatabase, SourceUnavailable
 
 pytestmark = pytest.mark.mariadb
 
@@ -169,3 +170,150 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
     finally:
         admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+def test_zero_and_partial_zero_dates_land_as_null_with_their_original_text(mysql_source):
+    """Non-strict MySQL accepts dates no calendar has; the driver used to panic on them and stop the run."""
+    settings, con = mysql_source
+    cur = con.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute(
+        """INSERT INTO customers (customer_id, email, first_name, last_name, country, city, acquisition_channel,
+               marketing_opt_in, birth_date, created_at, updated_at) VALUES
+           (1, 'a@example.com', 'A', 'A', 'DE', 'Köln', 'organic', 1, '1985-00-00', '2020-05-00 10:00:00.250',
+            '2026-01-01 00:00:00.001'),
+           (2, 'b@example.com', 'B', 'B', 'DE', 'Köln', 'organic', 1, '0000-00-00', '2024-01-01 00:00:00.000',
+            '2026-01-01 00:00:00.001'),
+           (3, 'c@example.com', 'C', 'C', 'DE', 'Köln', 'organic', 1, '1990-05-17', '2024-01-01 00:00:00.000',
+            '2026-01-01 00:00:00.001')"""
+    )
+    result = et.extract_table(schema.table("customers"), settings, run_id="r1")
+    assert (result.inserted, result.rows_with_invalid_values) == (3, 2)
+    rows = {r["customer_id"]: r for r in load_catalog(settings).load_table("raw.customers").scan().to_arrow().to_pylist()}
+    assert (rows[1]["birth_date"], rows[1]["created_at"]) == (None, None)
+    assert json.loads(rows[1]["_invalid_values"]) == {"birth_date": "1985-00-00", "created_at": "2020-05-00 10:00:00.250"}
+    assert rows[2]["birth_date"] is None and json.loads(rows[2]["_invalid_values"]) == {"birth_date": "0000-00-00"}
+    assert rows[3]["birth_date"] == dt.date(1990, 5, 17) and rows[3]["_invalid_values"] is None
+
+
+def _source_now(con) -> dt.datetime:
+    cur = con.cursor()
+    cur.execute("SELECT NOW(3)")
+    return cur.fetchone()[0]
+
+
+def test_a_row_from_the_future_does_not_freeze_change_capture(mysql_source):
+    settings, con = mysql_source
+    cur = con.cursor()
+    cur.executemany(
+        "INSERT INTO categories (category_id, name, department, updated_at) VALUES (%s, %s, 'd', %s)",
+        [(1, "a", "2026-01-01 00:00:00"), (2, "b", "2026-01-01 00:00:00"), (3, "typo", "2030-01-01 00:00:00")],
+    )
+    before = _source_now(con)
+    first = et.extract_table(schema.table("categories"), settings, run_id="r1")
+    after = _source_now(con)
+    assert (first.inserted, first.rows_from_the_future) == (3, 1)
+    # capped at the source's clock, read in the run: not 2030
+    assert before <= dt.datetime.fromisoformat(first.watermark) <= after
+    assert first.watermark == first.source_clock
+
+    cur.execute("UPDATE categories SET name = 'renamed' WHERE category_id = 2")  # ON UPDATE stamps the source's now
+    second = et.extract_table(schema.table("categories"), settings, run_id="r2")
+    assert (second.inserted, second.updated, second.deleted, second.rows_from_the_future) == (0, 1, 0, 1)
+    raw = load_catalog(settings).load_table("raw.categories").scan().to_arrow().to_pylist()
+    assert sorted((r["category_id"], r["name"]) for r in raw) == [(1, "a"), (2, "b"), (2, "renamed"), (3, "typo")]
+
+
+def test_a_watermark_already_in_the_future_heals_itself(mysql_source):
+    """A lakehouse whose watermark an earlier version let run to 2030 picks up today's changes again."""
+    settings, con = mysql_source
+    cur = con.cursor()
+    cur.execute("INSERT INTO categories (category_id, name, department, updated_at) VALUES (1, 'a', 'd', '2030-01-01')")
+    et.extract_table(schema.table("categories"), settings, run_id="r1")
+    raw = load_catalog(settings).load_table("raw.categories")
+    raw.append(raw.scan(limit=0).to_arrow(), snapshot_properties={et.WATERMARK_PROPERTY: "2030-01-01T00:00:00.000"})
+    cur.execute("INSERT INTO categories (category_id, name, department) VALUES (2, 'today', 'd')")
+    assert et.extract_table(schema.table("categories"), settings, run_id="r2").inserted == 1
+
+
+EMPTY_AT_FIRST = ("returns", "support_tickets", "web_events")
+
+
+def test_empty_source_tables_extract_and_give_typed_empty_raw_views(mysql_source):
+    from orchestration.lakehouse import duckdb_extensions
+    from orchestration.transform.raw_views import refresh_raw_views
+
+    settings, con = mysql_source
+    con.cursor().execute("INSERT INTO categories (category_id, name, department) VALUES (1, 'a', 'd')")
+    results = {t.name: et.extract_table(t, settings, run_id="r1") for t in schema.TABLES}  # every other table empty too
+    assert results["categories"].inserted == 1
+    assert all(r.rows_written == 0 and r.watermark is None for n, r in results.items() if n != "categories")
+
+    refresh_raw_views(settings)
+    db = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
+    try:
+        for name in EMPTY_AT_FIRST:
+            assert db.execute(f"SELECT count(*) FROM raw.{name}").fetchone() == (0,)
+            types = dict(db.execute(f"SELECT column_name, column_type FROM (DESCRIBE raw.{name})").fetchall())
+            assert set(types) == set(et.raw_schema(schema.table(name)).names)
+            assert types["updated_at"].startswith("TIMESTAMP") and types["_op"] == "VARCHAR"
+        assert db.execute("SELECT name FROM raw.categories").fetchall() == [("a",)]
+    finally:
+        db.close()
+
+    # the first rows arriving later are an ordinary insert
+    con.cursor().execute(
+        "INSERT INTO support_tickets (ticket_id, customer_id, topic, body, status, created_at) "
+        "VALUES (1, 1, 'delivery', 'where is it', 'open', '2026-01-01')"
+    )
+    assert et.extract_table(schema.table("support_tickets"), settings, run_id="r2").inserted == 1
+
+
+def _extract_customers_in_dagster():
+    import dagster as dg
+
+    from orchestration.extract.assets import extract_source_tables
+    from orchestration.resources import LakehouseResource
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([extract_source_tables], selection=[dg.AssetKey(["raw", "customers"])],
+                                resources={"lakehouse": LakehouseResource()}, instance=instance, raise_on_error=False)
+    return result
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("url:mysql://root:wrong@127.0.0.1:3306/{db}", "Access denied for user 'root'"),
+        ("url:mysql://root@127.0.0.1:3306/{db}_gone", "Unknown database"),
+        ("sql:DROP TABLE customers", "source table customers does not exist"),
+        ("sql:ALTER TABLE customers DROP COLUMN city", "source table customers: column city (VARCHAR(100)) was dropped"),
+    ],
+    ids=["wrong_password", "unknown_database", "missing_table", "dropped_column"],
+)
+def test_configuration_errors_fail_at_once_in_one_line(mysql_source, monkeypatch, breakage, message):
+    settings, con = mysql_source
+    kind, what = breakage.split(":", 1)
+    if kind == "url":
+        database = settings.source_url.rsplit("/", 1)[1]
+        monkeypatch.setenv("SHOPLAKE_SOURCE_URL", what.format(db=database))
+    else:
+        con.cursor().execute(what)
+    result = _extract_customers_in_dagster()
+    assert not result.success
+    # no retry: trying again cannot fix any of these
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    data = failure.step_failure_data
+    description = data.user_failure_data.description
+    assert message in description and "\n" not in description and "wrong" not in description
+    assert data.error.cause is None  # the one line, not a chain of driver exceptions
+
+
+def test_a_refused_connection_is_worth_a_retry_a_wrong_password_is_not(mysql_source):
+    settings, _ = mysql_source
+    with pytest.raises(SourceUnavailable) as refused:
+        SourceDatabase("mysql://root@127.0.0.1:1/shop").connect()
+    with pytest.raises(SourceUnavailable) as denied:
+        SourceDatabase(settings.source_url.replace("root@", "root:wrong@")).connect()
+    assert (refused.value.transient, denied.value.transient) == (True, False)

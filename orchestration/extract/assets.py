@@ -6,6 +6,7 @@ asset, its own atomic Iceberg commit and its own check, and any subset can be ma
 
 
 import datetime as dt
+import traceback
 
 import dagster as dg
 
@@ -24,11 +25,13 @@ from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.resources import LakehouseResource
 from orchestration.schedules import WRITER_POOL
+from orchestration.extract.schema_drift import SchemaDrift
 from orchestration.source.database import SourceUnavailable
 from orchestration.source.schema import TABLES, table
 
-# An unreachable source is retried with backoff before the run fails; commits are per table and
-# atomic, so a retry never duplicates what an earlier attempt already committed.
+# An unreachable or silent source is retried with backoff before the run fails; commits are per table
+# and atomic, so a retry never duplicates what an earlier attempt already committed. Errors no retry
+# can fix (wrong password, unknown database, missing table, schema drift) fail at once: see _failure.
 EXTRACT_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -91,9 +94,18 @@ def extract_source_tables(context: dg.AssetExecutionContext, config: ExtractConf
                     full_refresh=config.full_refresh or source_table.name in config.full_refresh_tables,
                     lookback=dt.timedelta(seconds=config.lookback_seconds),
                 )
-            except SourceUnavailable as exc:
-                context.log.error(str(exc))
-                raise
+            except (SourceUnavailable, SchemaDrift) as exc:
+                raise _failure(context, exc) from None
+            if result.rows_from_the_future:
+                context.log.warning(
+                    f"raw.{result.table}: {result.rows_from_the_future:,} rows have updated_at ahead of the source's "
+                    f"clock ({result.source_clock}): extracted, but the watermark stays at the source's clock"
+                )
+            if result.rows_with_invalid_values:
+                context.log.warning(
+                    f"raw.{result.table}: {result.rows_with_invalid_values:,} rows hold dates no calendar has "
+                    "(zero or partial-zero dates): read as NULL, original text kept in _invalid_values"
+                )
             rate = result.rows_read / result.seconds if result.seconds else 0.0
             context.log.info(
                 f"raw.{result.table}: read {result.rows_read:,} rows in {result.seconds:.2f}s ({rate:,.0f} rows/s); "
@@ -123,3 +135,12 @@ def extract_source_tables(context: dg.AssetExecutionContext, config: ExtractConf
     # even when this run stops here; the run's last check step rewrites its rows with these included.
     if scans:
         write_check_results(settings, context.run.run_id, scans)
+
+
+def _failure(context: dg.AssetExecutionContext, exc: SourceUnavailable | SchemaDrift) -> dg.Failure:
+    """The step's failure for an expected source error: its one line, the traceback only at debug
+    level, and no retry unless waiting can help (a refused connection, a timeout)."""
+    context.log.debug("".join(traceback.format_exception(exc)))
+    transient = isinstance(exc, SourceUnavailable) and exc.transient
+    context.log.error(str(exc) if transient else f"{exc} (not retried: trying again cannot fix this)")
+    return dg.Failure(description=str(exc), allow_retries=transient)

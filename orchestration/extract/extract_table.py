@@ -6,6 +6,11 @@ raw does not hold yet (primary key + updated_at), finds hard deletes by a key-on
 appends all of it in ONE Iceberg commit whose snapshot properties carry the new watermark and the
 Dagster run id. The watermark is read back from the table itself, so a crash anywhere before the
 commit leaves raw untouched and the next run re-reads; a crash after it finds nothing new to add.
+
+The watermark never passes the source's own clock (read before the rows): a row stamped in the
+future (a wrong client clock, a typo) is extracted and counted, but cannot move the cursor past
+changes the source has yet to make. Such rows are simply read again by later runs, and skipped
+there because raw already holds their version.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pyarrow.compute as pc
 from orchestration.extract import key_state
 from orchestration.extract.protect import protect, protected_schema
 from orchestration.extract.schema_drift import SchemaDrift, effective_table  # noqa: F401 (re-exported)
-from orchestration.extract.source_reader import read_changed_rows, read_keys
+from orchestration.extract.source_reader import INVALID_VALUES, read_changed_rows, read_keys
 from orchestration.lakehouse.catalog import (
     iceberg_compatible,
     load_catalog,
@@ -39,6 +44,7 @@ RAW_METADATA = (
     pa.field("_extracted_at", pa.timestamp("us")),
     pa.field("_dagster_run_id", pa.string()),
 )
+INVALID_FIELD = pa.field(INVALID_VALUES, pa.string())  # see source_reader.INVALID_VALUES
 DEFAULT_LOOKBACK = dt.timedelta(minutes=5)
 DEFAULT_CHUNK_ROWS = 500_000
 
@@ -56,6 +62,11 @@ class ExtractionResult:
     snapshot_id: int | None
     full_refresh: bool
     seconds: float
+    rows_from_the_future: int = 0
+    """Rows read whose updated_at is ahead of the source's clock (they do not move the watermark)."""
+    source_clock: str | None = None
+    rows_with_invalid_values: int = 0
+    """Rows read with a value no Arrow type holds (zero dates): NULL in raw, the text in _invalid_values."""
 
     @property
     def rows_written(self) -> int:
@@ -66,7 +77,7 @@ class ExtractionResult:
 
 
 def raw_schema(table: Table) -> pa.Schema:
-    return iceberg_compatible(pa.schema(list(protected_schema(table)) + list(RAW_METADATA)))
+    return iceberg_compatible(pa.schema([*protected_schema(table), INVALID_FIELD, *RAW_METADATA]))
 
 
 def extract_table(
@@ -78,18 +89,21 @@ def extract_table(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> ExtractionResult:
     started = time.perf_counter()
-    db = SourceDatabase(settings.source_url)
-    db.ensure_reachable()
+    db = SourceDatabase(
+        settings.source_url, connect_timeout=settings.source_connect_timeout, read_timeout=settings.source_read_timeout
+    )
+    source_now = db.clock()  # also the reachability check
     table = effective_table(db, table)  # fails on a dropped/retyped column, adds new ones
     catalog = load_catalog(settings)
     iceberg_table = load_or_create(catalog, f"raw.{table.name}", raw_schema(table))
 
     previous = None if full_refresh else snapshot_property(iceberg_table, WATERMARK_PROPERTY)
-    since = dt.datetime.fromisoformat(previous) - lookback if previous else None
+    # min(): a watermark written before it was capped (or a source clock set back) may be ahead of the source
+    newest = min(dt.datetime.fromisoformat(previous), source_now) if previous else None
+    since = newest - lookback if newest else None
     extracted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     counts = {"insert": 0, "update": 0, "delete": 0}
-    rows_read = masked = 0
-    newest = dt.datetime.fromisoformat(previous) if previous else None
+    rows_read = masked = future = invalid = 0
 
     state_path = None
     # The key-only scan for deletes runs on its own connection while the changed rows are read and
@@ -109,8 +123,13 @@ def extract_table(
         changed_keys: list[pa.Table] = []
         for rows in read_changed_rows(db, table, since, chunk_rows):
             rows_read += rows.num_rows
-            newest = max(filter(None, [newest, pc.max(rows.column("updated_at")).as_py()]))
-            protected, n_masked = protect(table, rows, settings.pii_key)
+            stamps = rows.column("updated_at")
+            future += pc.sum(pc.greater(stamps, pa.scalar(source_now, stamps.type))).as_py() or 0
+            newest = _latest(newest, pc.max(stamps).as_py(), source_now)
+            invalid_values = rows.column(INVALID_VALUES)
+            invalid += len(invalid_values) - invalid_values.null_count
+            protected, n_masked = protect(table, rows.drop_columns([INVALID_VALUES]), settings.pii_key)
+            protected = protected.append_column(INVALID_FIELD, invalid_values)
             masked += n_masked
             changes = state.new_versions(protected)
             for op, n in zip(*pc.value_counts(changes.column("_op")).flatten()):
@@ -121,7 +140,9 @@ def extract_table(
                     tx.append(_with_metadata(pending, target, extracted_at, run_id))
                 pending = changes
         keys = None if keys_future is None else keys_future.result()
-        markers = None if keys is None else _delete_markers(state.gone(keys, changed_keys), protected_schema(table))
+        markers = None if keys is None else _delete_markers(
+            state.gone(keys, changed_keys), pa.schema([*protected_schema(table), INVALID_FIELD])
+        )
         counts["delete"] = markers.num_rows if markers is not None else 0
         pending = _concat(pending, markers)
         watermark = newest.isoformat(timespec="milliseconds") if newest else None
@@ -156,7 +177,19 @@ def extract_table(
         snapshot_id=snapshot_id,
         full_refresh=full_refresh,
         seconds=round(time.perf_counter() - started, 3),
+        rows_from_the_future=future,
+        source_clock=source_now.isoformat(timespec="milliseconds"),
+        rows_with_invalid_values=invalid,
     )
+
+
+def _latest(newest: dt.datetime | None, read: dt.datetime | None, source_now: dt.datetime) -> dt.datetime | None:
+    """The watermark after a chunk whose greatest updated_at is ``read`` (None: an empty chunk, or
+    only NULL stamps): never behind what was read, never ahead of the source's clock."""
+    if read is None:
+        return newest
+    read = min(read, source_now)
+    return read if newest is None else max(newest, read)
 
 
 def _evolve(tx, target: pa.Schema) -> pa.Schema:

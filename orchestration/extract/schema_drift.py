@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from orchestration.source.database import SourceDatabase
+from orchestration.source.database import SourceDatabase, SourceUnavailable
 from orchestration.source.schema import Column, Table, sqlite_type
 
 NEW_COLUMN_DOC = "added at the source after the contract was written (schema evolution)"
@@ -36,6 +36,14 @@ def live_columns(db: SourceDatabase, table: Table) -> dict[str, str]:
                 (table.name,),
             )
             cols = {row[0]: row[1].upper() for row in cur.fetchall()}
+    except Exception as exc:
+        if db.kind == "sqlite":
+            raise
+        # pymysql's read timeout or a lost connection: the server stopped answering
+        raise SourceUnavailable(
+            f"the source database {db.redacted_url} did not answer while reading the columns of {table.name}: "
+            f"{exc}. Check that the server is running and reachable, then run again: nothing was committed."
+        ) from exc
     finally:
         con.close()
     if not cols:

@@ -8,6 +8,7 @@ DATETIME(3) keeps its milliseconds whichever database it came from.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,23 +16,37 @@ import connectorx as cx
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestration.extract.schema_drift import SchemaDrift
 from orchestration.source.database import SourceDatabase, SourceUnavailable
 from orchestration.source.schema import Column, Table
 
 
 READ_PARALLELISM = 2
+INVALID_VALUES = "_invalid_values"
+"""Raw column: a JSON object of column -> original source text, for values the row held that no
+Arrow type can represent (MySQL's zero and partial-zero dates); those columns land as NULL."""
+_DATE_TYPES = ("DATE", "DATETIME(3)")
 
 
-def _select_list(db: SourceDatabase, table: Table, columns: list[Column]) -> str:
-    items = []
+def _invalid_date(q: str) -> str:
+    # Non-strict MySQL stores '0000-00-00', '1985-00-00' and '2020-05-00 10:00:00': no calendar
+    # date, and the driver panics on them. Month or day 0 (or a year-0 date) means "unknown".
+    return f"({q} < '0001-01-01' OR MONTH({q}) = 0 OR DAYOFMONTH({q}) = 0)"
+
+
+def _select_list(db: SourceDatabase, table: Table, columns: list[Column], invalid_values: bool = False) -> str:
+    items, originals = [], []
     for c in columns:
         q = db.quote(c.name)
-        if db.kind == "mysql" and c.sql_type.upper() in ("DATE", "DATETIME(3)"):
-            # Legacy MySQL rows may hold the zero date, which no date type can represent (and which
-            # makes the driver panic): it means "unknown", so it is read as NULL.
-            items.append(f"CASE WHEN {q} < '0001-01-01' THEN NULL ELSE {q} END AS {q}")
+        if db.kind == "mysql" and c.sql_type.upper() in _DATE_TYPES:
+            items.append(f"CASE WHEN {_invalid_date(q)} THEN NULL ELSE {q} END AS {q}")
+            original = f"CONCAT('\"{c.name}\": \"', CAST({q} AS CHAR), '\"')"
+            originals.append(f"CASE WHEN {_invalid_date(q)} THEN {original} END")
         else:
             items.append(q)
+    if invalid_values and originals:
+        # CONCAT_WS skips NULLs: '{}' when the row is clean, then NULL.
+        items.append(f"NULLIF(CONCAT('{{', CONCAT_WS(', ', {', '.join(originals)}), '}}'), '{{}}') AS {INVALID_VALUES}")
     return ", ".join(items)
 
 
@@ -40,23 +55,64 @@ def _format_ts(value: dt.datetime) -> str:
 
 
 def _read(db: SourceDatabase, sql: str | list[str]) -> pa.Table:
-    # A list of queries is read in parallel, one connection each. (connectorx's own partition_on
-    # would do the splitting too, but it holds the GIL while it connects: an unresponsive server
-    # would then freeze the whole process, Dagster's heartbeats included.)
-    try:
-        result = cx.read_sql(db.connectorx_url, sql, return_type="arrow")
-    except Exception as exc:  # connectorx raises plain RuntimeError/ValueError for every failure
-        text = str(exc)
-        if any(word in text.lower() for word in ("connect", "refused", "timed out", "access denied", "unable to open", "no such file")):
-            raise SourceUnavailable(
-                f"cannot read from the source database {db.redacted_url}: {text}. "
-                "Check that it is running and reachable, then run again: nothing was committed."
-            ) from exc
-        raise
+    """One read (a list of queries: in parallel, one connection each), bounded by ``db.read_timeout``.
+
+    connectorx has no read timeout of its own: a server that accepts the connection and then stops
+    sending would block it for ever. It releases the GIL while it waits, so the read runs on a
+    daemon thread and this one gives up at the deadline; the stuck thread holds nothing the run
+    needs and ends with the process (or when the dead connection finally errors).
+    (connectorx's own partition_on would split reads too, but it holds the GIL while it connects: an
+    unresponsive server would then freeze the whole process, Dagster's heartbeats included.)
+    """
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = cx.read_sql(db.connectorx_url, sql, return_type="arrow")
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    reader = threading.Thread(target=run, name="shoplake-source-read", daemon=True)
+    reader.start()
+    reader.join(db.read_timeout)
+    if reader.is_alive():
+        raise SourceUnavailable(
+            f"the source database {db.redacted_url} stopped answering: a read took longer than "
+            f"{db.read_timeout:g} s (SHOPLAKE_SOURCE_READ_TIMEOUT). Check the server and the network "
+            "(or raise the timeout for very slow reads), then run again: nothing was committed for this table."
+        )
+    if "error" in outcome:
+        raise _read_error(db, outcome["error"]) from outcome["error"]
+    result = outcome["result"]
     return result if isinstance(result, pa.Table) else pa.Table.from_batches(result)
 
 
-def cast_to_contract(data: pa.Table, table: Table, columns: list[Column] | None = None) -> pa.Table:
+TRANSIENT_READ_ERRORS = ("connect", "refused", "timed out", "unable to open", "no such file", "io error", "ioerror")
+
+
+def _read_error(db: SourceDatabase, exc: BaseException) -> BaseException:
+    """connectorx raises plain RuntimeError/ValueError (or a panic) for every failure: sort them."""
+    text = str(exc)
+    lower = text.lower()
+    if any(word in lower for word in ("access denied", "unknown database")):
+        return SourceUnavailable(
+            f"cannot read from the source database {db.redacted_url}: {text}. "
+            "Check the user, password and database name in SHOPLAKE_SOURCE_URL.",
+            transient=False,
+        )
+    if any(word in lower for word in TRANSIENT_READ_ERRORS):
+        return SourceUnavailable(
+            f"cannot read from the source database {db.redacted_url}: {text}. "
+            "Check that it is running and reachable, then run again: nothing was committed."
+        )
+    return exc
+
+
+def cast_to_contract(
+    data: pa.Table, table: Table, columns: list[Column] | None = None, invalid_values: bool = False
+) -> pa.Table:
+    """The contract's columns, typed by it; with ``invalid_values``, the INVALID_VALUES column last
+    (NULL when the source could not produce it: SQLite, or a table without date columns)."""
     columns = columns or list(table.columns)
     arrays = []
     for c in columns:
@@ -65,7 +121,14 @@ def cast_to_contract(data: pa.Table, table: Table, columns: list[Column] | None 
         if arr.type != target:
             arr = _cast(arr, target, table.name, c.name)
         arrays.append(arr)
-    return pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(c.name, c.arrow_type) for c in columns]))
+    fields = [pa.field(c.name, c.arrow_type) for c in columns]
+    if invalid_values:
+        if INVALID_VALUES in data.column_names:
+            arrays.append(pc.cast(data.column(INVALID_VALUES), pa.string()))
+        else:
+            arrays.append(pa.nulls(data.num_rows, pa.string()))
+        fields.append(pa.field(INVALID_VALUES, pa.string()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _cast(arr: pa.ChunkedArray, target: pa.DataType, table_name: str, column: str) -> pa.ChunkedArray:
@@ -78,7 +141,7 @@ def _cast(arr: pa.ChunkedArray, target: pa.DataType, table_name: str, column: st
             return pc.cast(arr, target)
         return pc.cast(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise TypeError(
+        raise SchemaDrift(
             f"source column {table_name}.{column} has type {arr.type} that does not convert to {target}: {exc}. "
             "The source schema changed: update orchestration/source/schema.py or fix the source."
         ) from exc
@@ -93,19 +156,19 @@ def read_changed_rows(
     Few changed rows are read in one query through the updated_at index; many are read in ranges
     of the (integer) primary key, each range one indexed query.
     """
-    select = f"SELECT {_select_list(db, table, list(table.columns))} FROM {db.quote(table.name)}"
+    select = f"SELECT {_select_list(db, table, list(table.columns), invalid_values=True)} FROM {db.quote(table.name)}"
     where = f"{db.quote('updated_at')} >= '{_format_ts(since)}'" if since is not None else "1 = 1"
     pk = table.primary_key[0]
     integer_key = len(table.primary_key) == 1 and pa.types.is_integer(table.column(pk).arrow_type)
     if not integer_key:
-        yield cast_to_contract(_read(db, f"{select} WHERE {where}"), table)
+        yield cast_to_contract(_read(db, f"{select} WHERE {where}"), table, invalid_values=True)
         return
     bounds = _read(db, f"SELECT count(*) AS n, coalesce(min({db.quote(pk)}), 0) AS lo, coalesce(max({db.quote(pk)}), 0) AS hi FROM {db.quote(table.name)} WHERE {where}")
     n, lo, hi = (bounds.column(c)[0].as_py() for c in ("n", "lo", "hi"))
     if not n:
         return
     if n <= chunk_rows:
-        yield cast_to_contract(_read(db, f"{select} WHERE {where}"), table)
+        yield cast_to_contract(_read(db, f"{select} WHERE {where}"), table, invalid_values=True)
         return
     step = max(1, int((hi - lo + 1) * chunk_rows / n))
     # SQLite is one file: no gain from parallel reads. MySQL reads each chunk as parallel sub-ranges.
@@ -127,7 +190,7 @@ def read_changed_rows(
             if following is not None:
                 pending = prefetch.submit(_read, db, following)
             if chunk.num_rows:
-                yield cast_to_contract(chunk, table)
+                yield cast_to_contract(chunk, table, invalid_values=True)
 
 
 def read_keys(db: SourceDatabase, table: Table) -> pa.Table:

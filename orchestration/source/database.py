@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,12 +22,31 @@ from orchestration.source import schema
 
 
 class SourceUnavailable(RuntimeError):
-    """The source database cannot be reached or opened."""
+    """The source database cannot be reached or opened.
+
+    ``transient`` says whether trying again later can help: a refused connection or a timeout can
+    clear up on its own; a wrong password, an unknown database or a missing demo shop cannot, so
+    those fail at once instead of being retried.
+    """
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
+
+
+# MySQL client errors that no retry can fix: access denied (to the server, to the database), unknown database.
+PERMANENT_MYSQL_ERRORS = frozenset({1044, 1045, 1049, 1698})
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
 class SourceDatabase:
     url: str
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    """Seconds to open a connection."""
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """Seconds one query may take, from sending it to its last row (extraction reads are bounded by it too)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("sqlite", "mysql"):
@@ -58,7 +77,12 @@ class SourceDatabase:
         if self.kind == "sqlite":
             return f"sqlite://{self.sqlite_path}"
         parts = urlsplit(self.url)
-        return parts._replace(scheme="mysql").geturl()
+        # The Rust driver would switch a connection to 127.0.0.1 over to the server's Unix socket
+        # behind the URL's back; it keeps to the address given, and gets the connect timeout.
+        params = dict(parse_qsl(parts.query))
+        params.setdefault("prefer_socket", "false")
+        params.setdefault("tcp_connect_timeout_ms", str(int(self.connect_timeout * 1000)))
+        return parts._replace(scheme="mysql", query=urlencode(params)).geturl()
 
     # -- connections ------------------------------------------------------------------------
     def connect(self, create: bool = False):
@@ -68,7 +92,8 @@ class SourceDatabase:
             if not create and not path.exists():
                 raise SourceUnavailable(
                     f"the demo shop {path} does not exist: run `shoplake generate` first "
-                    "(or set SHOPLAKE_SOURCE_URL to your MySQL database)"
+                    "(or set SHOPLAKE_SOURCE_URL to your MySQL database)",
+                    transient=False,
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
             con = sqlite3.connect(path, timeout=60)
@@ -87,19 +112,70 @@ class SourceDatabase:
                 password=unquote(parts.password or ""),
                 database=parts.path.lstrip("/") or None,
                 charset="utf8mb4",
-                connect_timeout=10,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                write_timeout=self.read_timeout,
                 autocommit=False,
                 local_infile=True,
             )
         except pymysql.err.MySQLError as exc:
+            code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             raise SourceUnavailable(
                 f"cannot connect to the source database {self.redacted_url}: {exc.args[-1] if exc.args else exc}. "
-                "Check that the server is running, the host and port are right and the user may log in."
+                "Check that the server is running, the host and port are right and the user may log in.",
+                transient=code not in PERMANENT_MYSQL_ERRORS,
             ) from exc
 
     def ensure_reachable(self) -> None:
         """Fail fast with a clear message (connectorx alone would retry for half a minute)."""
         self.connect().close()
+
+    def clock(self) -> dt.datetime:
+        """The source's own current time, as its ``updated_at`` columns are stamped (naive).
+
+        MySQL stamps ``updated_at`` with CURRENT_TIMESTAMP(3) of the writing session, in the server's
+        time zone; the demo's SQLite shop writes UTC. Opening the connection is also the reachability
+        check, so this replaces ``ensure_reachable`` where both are wanted.
+        """
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            if self.kind == "sqlite":
+                cur.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+                return dt.datetime.fromisoformat(cur.fetchone()[0])
+            cur.execute("SELECT NOW(3)")
+            return cur.fetchone()[0]
+        except Exception as exc:  # pymysql's timeouts and lost connections: the server stopped answering
+            if isinstance(exc, SourceUnavailable) or self.kind == "sqlite":
+                raise
+            raise SourceUnavailable(
+                f"the source database {self.redacted_url} did not answer: {exc}. "
+                "Check that the server is running and reachable, then run again: nothing was committed."
+            ) from exc
+        finally:
+            con.close()
+
+    def tables_with_rows(self) -> list[str]:
+        """The shop tables that exist at the source and hold at least one row."""
+        if self.kind == "sqlite" and not self.sqlite_path.exists():
+            return []
+        con = self.connect()
+        try:
+            cur = con.cursor()
+            if self.kind == "sqlite":
+                cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            else:
+                cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()")
+            existing = {row[0] for row in cur.fetchall()}
+            found = []
+            for t in schema.TABLES:
+                if t.name in existing:
+                    cur.execute(f"SELECT 1 FROM {self.quote(t.name)} LIMIT 1")
+                    if cur.fetchone():
+                        found.append(t.name)
+            return found
+        finally:
+            con.close()
 
     def placeholder(self) -> str:
         return "?" if self.kind == "sqlite" else "%s"

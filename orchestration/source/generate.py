@@ -43,6 +43,18 @@ __all__ = [
 ]
 
 
+def existing_shop(db: SourceDatabase) -> str | None:
+    """What a generate would replace, named for the user; None when there is nothing to lose.
+
+    A SQLite shop is its file. A MySQL database counts once any shop table in it holds a row (rows
+    typed in by hand included): generating drops and recreates those tables.
+    """
+    if db.kind == "sqlite":
+        return str(db.sqlite_path) if db.sqlite_path.exists() else None
+    tables = db.tables_with_rows()
+    return f"a shop in {db.redacted_url} (rows in {', '.join(tables)})" if tables else None
+
+
 def generate_shop(config: ShopConfig, source_url: str, truth_dir: Path, progress: bool = True) -> dict[str, int]:
     """Build the demo shop: (re)create the source schema, write every table, then the truth files.
 

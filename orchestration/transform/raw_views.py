@@ -23,8 +23,13 @@ class RawLayerMissing(RuntimeError):
     pass
 
 
-def refresh_raw_views(settings: Settings) -> dict[str, int]:
-    """(Re)create ``raw.<table>`` views in the transform database; returns each table's snapshot id."""
+def refresh_raw_views(settings: Settings) -> dict[str, int | None]:
+    """(Re)create ``raw.<table>`` views in the transform database; returns each table's snapshot id.
+
+    A raw table extracted while its source table was still empty has no snapshot yet (None): its
+    view is empty but typed, since iceberg_scan reads the columns from the table's schema, so
+    curated and prod build as empty tables until the first rows arrive.
+    """
     catalog = load_catalog(settings)
     snapshots, missing = {}, []
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,11 +38,12 @@ def refresh_raw_views(settings: Settings) -> dict[str, int]:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         for t in TABLES:
             ice = table_or_none(catalog, f"raw.{t.name}")
-            if ice is None or ice.current_snapshot() is None:
+            if ice is None:
                 missing.append(t.name)
                 continue
             con.execute(f"CREATE OR REPLACE VIEW raw.{t.name} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
-            snapshots[t.name] = ice.current_snapshot().snapshot_id
+            snapshot = ice.current_snapshot()
+            snapshots[t.name] = snapshot.snapshot_id if snapshot else None
         _create_audit_views(con, catalog, settings)
     finally:
         con.close()
