@@ -1,11 +1,22 @@
 """The card-number leak scanner: every string column of an Iceberg table, free text included.
 
-DuckDB's RE2 pre-filter finds the few values with a long digit run; only those go through the
-Luhn and issuer-range test in Python, so a scan of millions of rows takes seconds.
+Independent of extraction's masking (orchestration/lakehouse/pii.py) on purpose, and looser: a
+number the masking misses is what this scanner exists to catch, so it must not share its blind
+spots. It normalizes text the same way (NFKC, any script's digits), then joins digit groups across
+gaps of up to ``SCAN_MAX_GAP`` characters of any kind, up to two of them letters ("4539x1488"),
+but not a list's comma,
+and flags every stretch of whole groups of 13-19 digits that passes Luhn, in any issuer range or
+none. Identifiers that fill whole columns (UUIDs, hex ids, keyed tokens) are set aside, as the
+masking does: a random one holds such a stretch too often for a blocking check.
+
+DuckDB's RE2 pre-filter finds the few values with 13 digits close together; only those go through
+the test in Python, so a scan of millions of rows takes seconds.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import duckdb
@@ -13,7 +24,91 @@ import pyarrow as pa
 from pyiceberg.table import Table as IcebergTable
 
 from orchestration.lakehouse.increments import WHOLE_TABLE, Increment, files_since
-from orchestration.lakehouse.pii import CANDIDATE_PREFILTER, MIN_CARD_CHARS, TEST_CARD_NUMBERS, find_card_numbers
+
+SCAN_MIN_DIGITS, SCAN_MAX_DIGITS = 13, 19
+SCAN_MAX_GAP = 6  # the masking joins groups across 4 non-alphanumeric characters
+# Published test numbers of the card schemes: not a leak when they appear in documentation.
+ALLOWED_TEST_NUMBERS = frozenset({"4111111111111111", "4242424242424242", "5555555555554444", "378282246310005"})
+
+_SCAN_DIGITS = {cp: str(unicodedata.decimal(chr(cp))) for cp in range(0x80, 0x20000) if chr(cp).isdecimal()}
+# Any character but a digit or a list's comma (", ", '", "': the items of a list, as the masking says).
+_GAP_CHAR = r"""(?:(?!,[\s"']|["'],)[\W_])"""
+_SCAN_CHAIN = re.compile(
+    r"[0-9]+(?:(?=[^0-9]{1,%d}[0-9])%s*(?:[^\W\d_]%s*){0,2}[0-9]+)*" % (SCAN_MAX_GAP, _GAP_CHAR, _GAP_CHAR)
+)
+_SCAN_GROUP = re.compile(r"[0-9]+")
+# Set aside as the masking does: UUIDs, hex ids of 32, 40 or 64 characters with a letter; and keyed
+# tokens (base32, orchestration/lakehouse/pii.py) unless one holds 13 digits in a row.
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_HEX_ID = r"[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}"
+_SCAN_IDENTIFIER = re.compile(
+    r"(?<![0-9A-Za-z])(?:%s|(?=[0-9]*[a-fA-F])(?:%s)|[a-z2-7]{52})(?![0-9A-Za-z])" % (_UUID, _HEX_ID)
+)
+_THIRTEEN_DIGITS = re.compile(r"[0-9]{13}")
+
+# For DuckDB (RE2): ASCII values with 13 digits, each at most SCAN_MAX_GAP characters from the next,
+# unless the whole value is one identifier (an all-digit one is too long to be a card number anyway);
+# values with a non-ASCII character: 13 numeric characters.
+SCAN_PREFILTER = r"[0-9](?:[^0-9]{0,%d}[0-9]){12}" % SCAN_MAX_GAP
+SCAN_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
+SCAN_WHOLE_IDENTIFIER = f"{_UUID}|{_HEX_ID}|[a-z2-7]{{52}}"  # a token with 13 digits in a row passes the pre-filter as text
+
+
+def luhn_passes(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def find_pans(text: str | None, allowlist: frozenset[str] = ALLOWED_TEST_NUMBERS) -> list[str]:
+    """Every possible card number (digits only) in ``text``: the scanner's own, looser, test."""
+    if not text or len(text) < SCAN_MIN_DIGITS:
+        return []
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_SCAN_DIGITS)
+    text = _SCAN_IDENTIFIER.sub(_set_aside, text)
+    found = []
+    for chain in _SCAN_CHAIN.finditer(text):
+        groups = _SCAN_GROUP.findall(chain.group())
+        i = 0
+        while i < len(groups):
+            digits, hit = "", None
+            for j in range(i, len(groups)):
+                digits += groups[j]
+                if len(digits) > SCAN_MAX_DIGITS:
+                    break
+                if len(digits) >= SCAN_MIN_DIGITS and luhn_passes(digits) and digits not in allowlist:
+                    hit = (j, digits)
+            if hit is None:
+                i += 1
+            else:
+                found.append(hit[1])
+                i = hit[0] + 1
+    return found
+
+
+def _set_aside(identifier: re.Match) -> str:
+    token = identifier.group()
+    return token if len(token) == 52 and _THIRTEEN_DIGITS.search(token) else "_"
+
+
+def masked_pan(digits: str) -> str:
+    """How a finding is shown: the first six and last four digits, never the whole number."""
+    return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+
+
+def prefilter_sql(column: str) -> str:
+    """A DuckDB condition passing every value of ``column`` that ``find_pans`` could flag."""
+    return (
+        f"length({column}) >= {SCAN_MIN_DIGITS} AND CASE WHEN strlen({column}) = length({column}) "
+        f"THEN regexp_matches({column}, '{SCAN_PREFILTER}') AND NOT regexp_full_match({column}, '{SCAN_WHOLE_IDENTIFIER}') "
+        f"ELSE regexp_matches({column}, '{SCAN_PREFILTER_UNICODE}') END"
+    )
+
 
 MAX_SAMPLES = 20
 
@@ -83,14 +178,13 @@ def scan_relation(
     if not result.string_columns:
         return result
     union = " UNION ALL ".join(
-        f"SELECT '{c}' AS col, \"{c}\" AS val FROM {source} "
-        f"WHERE length(\"{c}\") >= {MIN_CARD_CHARS} AND regexp_matches(\"{c}\", '{CANDIDATE_PREFILTER}')"
+        f"SELECT '{c}' AS col, \"{c}\" AS val FROM {source} WHERE {prefilter_sql(chr(34) + c + chr(34))}"
         for c in result.string_columns
     )
     for column, value in con.execute(union).fetchall():
         result.candidates += 1
-        for digits in find_card_numbers(value, allowlist=TEST_CARD_NUMBERS):
+        for digits in find_pans(value):
             result.leaks += 1
             if len(result.samples) < MAX_SAMPLES:
-                result.samples.append(f"{column}: {digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}")
+                result.samples.append(f"{column}: {masked_pan(digits)}")
     return result

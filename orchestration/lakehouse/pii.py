@@ -13,7 +13,8 @@ How the detector reads text:
 3. A *chain* is a run of digit groups split by separators: runs of at most ``MAX_SEPARATOR``
    characters that are neither letters nor digits (space, dash, dot, slash, underscore, newline,
    zero-width space, ...). A letter ends a chain, but letters may touch the digits; so does a "+",
-   which starts a phone number ("+49 30 12345678 / +49 30 87654321" holds a Luhn-valid 16 digits).
+   which starts a phone number ("+49 30 12345678 / +49 30 87654321" holds a Luhn-valid 16 digits),
+   and a list's comma (", " or '", "').
 4. Every stretch of whole groups of a chain holding 13-19 digits is a candidate; it is a card number
    when it passes Luhn and lies in an issuer (IIN) range. Whole groups only: a card is never typed
    with a digit of something else glued to it, while sliding over every digit would find a Luhn-valid
@@ -42,7 +43,10 @@ MIN_CARD_CHARS = MIN_DIGITS
 CANDIDATE_PREFILTER = r"[0-9](?:[^a-zA-Z0-9]{0,4}[0-9]){12}"
 CANDIDATE_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
 
-_CHAIN = re.compile(r"[0-9]+(?:(?:[^\w+]|_){1,%d}[0-9]+)*" % MAX_SEPARATOR)
+# A separator character; a comma followed by a space or a quote (or a quote by a comma) separates
+# the items of a list ("sizes": ["36", "37", "38", ...]), never the digits of one number.
+_SEPARATOR = r"""(?:(?!,[\s"']|["'],)(?:[^\w+]|_))"""
+_CHAIN = re.compile(r"[0-9]+(?:%s{1,%d}[0-9]+)*" % (_SEPARATOR, MAX_SEPARATOR))
 _GROUP = re.compile(r"[0-9]+")
 # Identifiers set aside before the search: UUIDs, and hex digests or ids of 32, 40 or 64 characters
 # (MD5, UUIDs without dashes as MLflow's run ids, SHA-1, SHA-256) with at least one letter.
