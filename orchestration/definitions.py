@@ -11,6 +11,7 @@ from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
 from orchestration.checks.definitions import QUALITY_CHECKS
 from orchestration.extract.assets import extract_source_tables
 from orchestration.resources import LakehouseResource, dbt_resource
+from orchestration.run_health import multiprocess_health_checked_executor
 from orchestration.schedules import JOBS, SCHEDULES
 from orchestration.transform.assets import dbt_curated_and_prod
 
@@ -39,5 +40,8 @@ defs = dg.Definitions(
     jobs=JOBS,
     schedules=SCHEDULES,
     resources={"lakehouse": LakehouseResource(), "dbt": dbt_resource()},
-    executor=dg.multiprocess_executor.configured({"max_concurrent": MAX_CONCURRENT_STEPS, "start_method": step_start_method()}),
+    # Dagster's multiprocess executor, after clearing runs whose process died (orchestration/run_health.py)
+    executor=multiprocess_health_checked_executor.configured(
+        {"max_concurrent": MAX_CONCURRENT_STEPS, "start_method": step_start_method()}
+    ),
 )
