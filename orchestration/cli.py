@@ -197,7 +197,7 @@ def cmd_sql(args, settings: Settings) -> int:
         return _interactive(con, settings, args)
     try:
         result = query.run_query(con, args.query)
-    except query.UnknownTable as exc:
+    except (query.UnknownTable, query.NotAllowed) as exc:
         raise UsageError(str(exc)) from None
     except duckdb.Error as exc:
         raise UsageError(f"{exc}\nTables you can query: {', '.join(query.published_tables(con)) or 'none yet'}") from None
