@@ -2,32 +2,55 @@
 
 The lakehouse masks card numbers in text (orchestration/lakehouse/pii.py); the shop plants them in
 notes and ticket bodies in the ways shoppers type them, so that masking is tested against the real thing.
+
+Card numbers live only in the shop itself. The engine's state and ground truth under the home hold a
+*card key* per card ("v" or "m" for the brand, then base32: no digit run a scanner could take for a
+card), and the number is derived from the key at the moment a row is written to the shop. The
+derivation is the generator's own (a hash), so the keys are synthetic test data, not a vault: what
+they buy is that nothing Shoplake writes under its home holds a card number.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
 
 import numpy as np
 
 from orchestration.lakehouse.pii import TEST_CARD_NUMBERS
 
+_PERSON = b"shoplake-cards"
 
-def card_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Luhn-valid 16-digit PANs in real issuer ranges: Visa 4xxxxx, Mastercard 51-55."""
+
+def card_keys(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Keys of ``n`` new cards: 60% Visa, 40% Mastercard.
+
+    The draws are the ones the card numbers were once drawn from, so every other column of a shop
+    made with the same seed stays as it was."""
     digits = rng.integers(0, 10, size=(n, 16), dtype=np.int64)
     visa = rng.random(n) < 0.6
-    digits[:, 0] = np.where(visa, 4, 5)
-    digits[:, 1] = np.where(visa, digits[:, 1], rng.integers(1, 6, size=n))
-    body = digits[:, :15]
-    doubled = body[:, 0::2] * 2
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    total = doubled.sum(1) + body[:, 1::2].sum(1)
-    digits[:, 15] = (10 - total % 10) % 10
-    chars = (digits + 48).astype(np.uint8)
-    out = np.array([s.decode() for s in np.ascontiguousarray(chars).view("S16").ravel()], dtype=object)
-    for i in np.flatnonzero(np.isin(out, list(TEST_CARD_NUMBERS))):  # astronomically rare; stay off the list anyway
-        out[i] = "4" + out[i][1:14] + str((int(out[i][14]) + 1) % 10) + "0"
-        out[i] = fix_luhn(out[i])
-    return out
+    second = rng.integers(1, 6, size=n)
+    seeds = np.column_stack([digits, second]).astype(np.uint8)
+    return np.array(
+        [("v" if v else "m") + base64.b32encode(hashlib.blake2b(row.tobytes(), digest_size=10).digest()).decode().lower()
+         for v, row in zip(visa, seeds)],
+        dtype=object,
+    )
+
+
+def card_number(key: str) -> str:
+    """The 16-digit, Luhn-valid number of a card key: Visa 4xxxxx or Mastercard 51-55."""
+    h = hashlib.blake2b(key.encode(), digest_size=16, person=_PERSON).digest()
+    first, second = ("4", str(h[0] % 10)) if key[0] == "v" else ("5", str(1 + h[0] % 5))
+    pan = fix_luhn(first + second + "".join(str(b % 10) for b in h[1:14]) + "0")
+    if pan in TEST_CARD_NUMBERS:  # astronomically rare; stay off the list anyway
+        pan = fix_luhn(pan[:14] + str((int(pan[14]) + 1) % 10) + "0")
+    return pan
+
+
+def card_numbers(keys: np.ndarray) -> np.ndarray:
+    """``card_number`` of every key; None stays None (payments not made by card)."""
+    return np.array([card_number(k) if isinstance(k, str) else None for k in keys], dtype=object)
 
 
 def fix_luhn(pan: str) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from orchestration.source.shop.cards import card_numbers
+from orchestration.source.shop.cards import card_keys
 from orchestration.source.shop.clock import DAY_MS
 from orchestration.source.shop.columns import ints, labels, source_table, strings, timestamps
 from orchestration.source.shop.dirty_rows import dirty_count
@@ -96,7 +96,7 @@ def new_customers(signup_ms: np.ndarray, rng: np.random.Generator) -> dict:
     return {"customer_id": np.zeros(n, np.int64), "lam": lam, "hazard": hazard, "dissat": dissat,
             "signup_ms": signup_ms.astype(np.int64), "churn_ms": churn, "country": country.astype(np.int64),
             "acq": acq.astype(np.int64), "opt_in": opt_in, "device": device.astype(np.int64), "method": method.astype(np.int64),
-            "card": card_numbers(rng, n), "card_country": card_country.astype(np.int64),
+            "card": card_keys(rng, n), "card_country": card_country.astype(np.int64),
             "basket_sum": np.zeros(n), "basket_n": np.zeros(n, np.int64), "extra": np.zeros(n, bool)}
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from orchestration.source import quality_rules
-from orchestration.source.shop.cards import format_card
+from orchestration.source.shop.cards import card_number, format_card
 
 if TYPE_CHECKING:
     from orchestration.source.shop.engine import Output, Run
@@ -56,7 +56,7 @@ def paste_card_numbers(run: Run, texts: np.ndarray, customer_ids: np.ndarray, te
     rng, cu = run.rng["dirty"], run.state.customers
     pick = pick_rows(rng, run.dirty_rate, len(texts))
     for i in pick:
-        pan = cu["card"][np.searchsorted(cu["customer_id"], customer_ids[i])]
+        pan = card_number(cu["card"][np.searchsorted(cu["customer_id"], customer_ids[i])])
         template = templates[rng.integers(len(templates))]
         texts[i] = template.format(body=texts[i], card=format_card(pan, int(rng.integers(3))))
     return pick

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from orchestration.source.shop.cards import card_numbers
+from orchestration.source.shop.cards import card_keys
 from orchestration.source.shop.catalog import product_picker
 from orchestration.source.shop.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from orchestration.source.shop.columns import decimals, ints, source_table, timestamps
@@ -185,7 +185,7 @@ def _build_orders(run: Run, t: np.ndarray, cust: np.ndarray) -> None:
     card = method == 0
     foreign = card & (rng.random(N) < 0.06)
     card_c = np.where(card, np.where(foreign, other_country(cc, rng), cu["card_country"][cust]), -1)
-    card_no = np.where(card, np.where(foreign, card_numbers(rng, N), cu["card"][cust]), None)
+    card_no = np.where(card, np.where(foreign, card_keys(rng, N), cu["card"][cust]), None)
     # ---- fraud features, known at payment time (the probability is drawn per payment attempt, in lifecycle)
     fraud = order_features(cu, t, cust, day, total * rate / 1e8, card, card_c, ip_c, ship_c)
     run.o = dict(t=t, cust=cust, day=day, cc=cc, cur=cur, rate=rate, subtotal=subtotal, discount=discount, fee=fee,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from orchestration.source.shop.cards import card_numbers
 from orchestration.source.shop.clock import NEVER
 from orchestration.source.shop.columns import decimals, ints, labels, source_columns, source_table, strings, timestamps
 from orchestration.source.shop.dirty_rows import paste_card_numbers
@@ -199,7 +200,7 @@ def payment_rows(plan: dict, idx: np.ndarray, now: int) -> pa.Table:
     upd = np.where(cb <= now, np.maximum(upd, cb), upd)
     return source_table("payments", {
         "payment_id": ints(plan["payment_id"][idx]), "order_id": ints(plan["order_id"][idx]),
-        "method": labels(plan["method"][idx], METHODS), "card_number": strings(plan["card"][idx]),
+        "method": labels(plan["method"][idx], METHODS), "card_number": strings(card_numbers(plan["card"][idx])),
         "card_country": labels(plan["card_country"][idx], COUNTRY_CODES, null=-1),
         "ip_country": labels(plan["ip_country"][idx], COUNTRY_CODES), "device_type": labels(plan["device"][idx], DEVICES),
         "amount": decimals(plan["amount"][idx]), "currency": labels(plan["currency"][idx], CURRENCY_CODES),

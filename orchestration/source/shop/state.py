@@ -20,7 +20,7 @@ from orchestration.source.shop.config import ShopConfig
 from orchestration.source.shop.frames import empty, flen
 
 ENGINE_DIR = "engine"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: card keys instead of card numbers (orchestration/source/shop/cards.py)
 
 CUSTOMER_COLUMNS = {"customer_id": np.int64, "lam": np.float64, "hazard": np.float64, "dissat": np.float64,
                     "signup_ms": np.int64, "churn_ms": np.int64, "country": np.int64, "acq": np.int64,
