@@ -1,6 +1,6 @@
-"""Churn as assets: train and register a challenger (``ml/churn_model``), gate it (the blocking check
-``churn_challenger_beats_champion``), promote it (``ml/churn_promotion``), then score every customer
-with ``@champion`` (``prod/churn_scores``)."""
+"""Churn as assets: backtest the candidates and register the best as challenger (``ml/churn_model``),
+gate it (the blocking check ``churn_challenger_beats_champion``), promote it (``ml/churn_promotion``),
+then score every customer with ``@champion`` (``prod/churn_scores``)."""
 
 
 from dataclasses import replace
@@ -24,8 +24,10 @@ from orchestration.transform.publish import write_table
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
 FAMILY = registry.Family(name="churn", model_name="shoplake_churn", metric="roc_auc", higher_is_better=True, margin=0.002)
-# Probability thresholds of the risk tiers, highest first.
-RISK_TIERS = ((0.8, "high"), (0.5, "medium"), (0.0, "low"))
+# Risk tiers by odds relative to the shop's base rate (the champion's holdout churn rate): high when
+# a customer's odds of churning are at least TIER_ODDS_RATIO times the shop's, low at most 1/ratio.
+TIER_ODDS_RATIO = 2.0
+RISK_TIERS = ("high", "medium", "low")
 DRIVERS_PER_CUSTOMER = 3
 
 
@@ -40,18 +42,20 @@ class ChurnTrainingConfig(dg.Config):
         return replace(CHURN_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
 
 
-def _champion_on_holdout(client, data: "T.ChurnData", log) -> tuple[str | None, float | None, np.ndarray | None]:
+def _champion_on_backtest(client, data: "T.ChurnData", log) -> tuple[str | None, float | None, np.ndarray | None]:
+    """(version, mean ROC-AUC on the same windows, probabilities on the latest holdout) of ``@champion``."""
     from ml_assets.churn import train as T
 
     model, version = registry.load_champion(client, FAMILY)
     if model is None:
         return None, None, None
     try:
+        aucs = T.backtest_model(model, data)
         p = T.predict_proba(model, data.holdout)
     except MalformedFrame as exc:  # the feature set changed since the champion was trained
-        log.warning(f"champion v{version} cannot score this holdout ({exc}); comparing with the baselines only")
+        log.warning(f"champion v{version} cannot score this data ({exc}); comparing with the naive reference only")
         return version, None, None
-    return version, T.evaluate(data.holdout["churned"], p)[FAMILY.metric], p
+    return version, float(np.mean(aucs)), p
 
 
 @dg.asset(
@@ -60,34 +64,40 @@ def _champion_on_holdout(client, data: "T.ChurnData", log) -> tuple[str | None, 
     group_name="ml",
     deps=[dg.AssetKey(t.split(".")) for t in F.TABLES],
     kinds={"mlflow", "xgboost", "scikitlearn"},
-    description="Trains the churn baseline (logistic regression on RFM) and XGBoost on a time-based holdout, logs "
-    f"both to MLflow and registers the XGBoost model as `{FAMILY.model_name}@challenger`.",
+    output_required=False,
+    description="Backtests three churn candidates on rolling origins - logistic regression on recency alone, on RFM, "
+    "and calibrated XGBoost on every feature - logs each to MLflow and registers the best as "
+    f"`{FAMILY.model_name}@challenger`. Skips, with the reason, when the history is too short to backtest.",
 )
-def churn_model(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def churn_model(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, lakehouse: LakehouseResource):
+    settings = lakehouse.settings()
+    yield from registry.train_or_skip(context, FAMILY, settings, lambda: _train(context, config, settings))
+
+
+def _train(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, settings: Settings) -> dg.MaterializeResult:
     from ml_assets.churn import train as T
 
-    settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)
     data = T.load_data(con, config.horizon_days)
     context.log.info(
-        f"churn horizon {data.horizon_days} days; training cutoffs {[str(c) for c in data.train_cutoffs]} "
-        f"({len(data.train)} rows), holdout cutoff {data.holdout_cutoff} ({len(data.holdout)} customers)"
+        f"churn horizon {data.horizon_days} days; {len(data.windows)} backtest windows at "
+        f"{[str(w.holdout_cutoff) for w in data.windows]}; latest: training cutoffs "
+        f"{[str(c) for c in data.train_cutoffs]} ({len(data.train)} rows), {len(data.holdout)} customers"
     )
-    result = T.fit_candidates(data, config.seed, config.xgboost_params())
+    result = T.fit_candidates(data, config.seed, config.xgboost_params(), log=context.log)
     client = tracking.configure(settings)
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
-    champion_at, champion_score, champion_p = _champion_on_holdout(client, data, context.log)
+    champion_at, champion_score, champion_p = _champion_on_backtest(client, data, context.log)
 
     y = data.holdout["churned"].astype(int).to_numpy()
     scores = {name: c.holdout_scores for name, c in result.candidates.items()}
     if champion_p is not None:
         scores[f"champion v{champion_at}"] = champion_p
-    xgb_pipe = result.candidates[T.CHALLENGER].pipeline
-    names, contrib = T.contributions(xgb_pipe, data.holdout)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
     params = {"horizon_days": data.horizon_days, "train_cutoffs": ",".join(map(str, data.train_cutoffs)),
               "holdout_cutoff": str(data.holdout_cutoff), "train_rows": len(data.train),
-              "holdout_rows": len(data.holdout), "seed": config.seed}
+              "holdout_rows": len(data.holdout), "seed": config.seed,
+              "backtest_cutoffs": ",".join(str(w.holdout_cutoff) for w in data.windows)}
     example = data.holdout[F.FEATURES].head(5)
     runs = {}
     for name, cand in result.candidates.items():
@@ -97,30 +107,38 @@ def churn_model(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, 
         }
         cand_params = {**params, "candidate": name}
         if name == T.CHALLENGER:
+            names, contrib = T.contributions(cand.pipeline, data.holdout)
             figures["feature_importance"] = reporting.importance_figure(names, np.abs(contrib).mean(0), "churn XGBoost")
             cand_params.update(config.xgboost_params().__dict__)
         runs[name] = tracking.log_candidate(
             experiment_id, f"churn_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
             cand.pipeline, example, cand.pipeline.predict_proba(example)[:, 1], figures,
         )
-    challenger = result.candidates[T.CHALLENGER].metrics[FAMILY.metric]
-    baselines = {T.BASELINE: result.candidates[T.BASELINE].metrics[FAMILY.metric]}
-    version = registry.register_challenger(client, FAMILY, runs[T.CHALLENGER].model_uri, challenger, baselines,
-                                           champion_score, champion_at, tags)
-    rows = [{"model": n, **c.metrics} for n, c in result.candidates.items()]
+    best = result.best
+    others = {T.NO_SKILL: T.NO_SKILL_AUC, **{n: result.score(n) for n in result.candidates if n != best}}
+    version = registry.register_challenger(client, FAMILY, runs[best].model_uri, result.score(best), others,
+                                           champion_score, champion_at, tags, candidate=best, reference=T.NO_SKILL,
+                                           windows=len(data.windows))
+    decision = registry.decide(FAMILY, result.score(best), others, champion_score, champion_at,
+                               reference=T.NO_SKILL, candidate=best, windows=len(data.windows))
+    rows = [{"model": n, "backtest_roc_auc": result.score(n), **{f"window_{i}": a for i, a in enumerate(result.backtest[n])},
+             **c.metrics, "seconds": result.seconds[n]} for n, c in result.candidates.items()]
     if champion_score is not None:
-        rows.append({"model": f"champion v{champion_at}", FAMILY.metric: champion_score})
-    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} as challenger: {FAMILY.metric} {challenger:.4f}")
+        rows.append({"model": f"champion v{champion_at}", "backtest_roc_auc": champion_score})
+    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} ({best}) as challenger: {decision.reason}")
     return dg.MaterializeResult(
         metadata={
             "challenger_version": version.version,
+            "candidate": best,
+            "gate_preview": decision.reason,
+            "backtest_windows": len(data.windows),
             "horizon_days": data.horizon_days,
             "holdout_cutoff": str(data.holdout_cutoff),
             "holdout_customers": len(data.holdout),
-            **{f"xgboost_{k}": v for k, v in result.candidates[T.CHALLENGER].metrics.items()},
+            **{f"{best}_{k}": v for k, v in result.candidates[best].metrics.items()},
             "metrics": dg.MetadataValue.md(reporting.md_table(rows)),
-            "mlflow_run_id": runs[T.CHALLENGER].run_id,
-            **runs[T.CHALLENGER].plot_metadata,
+            "mlflow_run_id": runs[best].run_id,
+            **runs[best].plot_metadata,
         }
     )
 
@@ -129,8 +147,20 @@ churn_gate = registry.gate_check(FAMILY)
 churn_promotion = registry.promotion_asset(FAMILY)
 
 
-def risk_tier(p: float) -> str:
-    return next(tier for low, tier in RISK_TIERS if p >= low)
+def tier_bounds(base_rate: float) -> tuple[float, float]:
+    """(low below, high from): the probabilities whose odds are 1/ratio and ratio times the base rate's."""
+    base = min(max(base_rate, 1e-6), 1 - 1e-6)
+    odds = base / (1 - base)
+
+    def prob(o: float) -> float:
+        return o / (1 + o)
+
+    return prob(odds / TIER_ODDS_RATIO), prob(odds * TIER_ODDS_RATIO)
+
+
+def risk_tiers(p: np.ndarray, base_rate: float) -> np.ndarray:
+    low, high = tier_bounds(base_rate)
+    return np.where(p >= high, "high", np.where(p <= low, "low", "medium")).astype(object)
 
 
 def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, str]]:
@@ -139,22 +169,24 @@ def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, st
 
     client = tracking.configure(settings)
     model, version = registry.require_champion(client, FAMILY)
+    run = client.get_run(client.get_model_version(FAMILY.model_name, version).run_id)
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)
     as_of = F.data_span(con)[1]
     frame = F.customer_features(con, as_of)
     p = T.predict_proba(model, frame)
+    base_rate = float(run.data.metrics.get("base_rate", float(np.mean(p))))
     scores = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].astype("int64"),
             "churn_probability": p.astype("float64"),
-            "risk_tier": [risk_tier(v) for v in p],
+            "risk_tier": risk_tiers(p, base_rate),
             "top_drivers": T.top_drivers(model, frame, DRIVERS_PER_CUSTOMER),
-            "horizon_days": int(client.get_run(client.get_model_version(FAMILY.model_name, version).run_id)
-                                .data.params["horizon_days"]),
+            "horizon_days": int(run.data.params["horizon_days"]),
             "model_version": str(version),
             "scored_as_of": as_of,
         }
     )
+    scores.attrs["base_rate"] = base_rate
     return scores, str(version), lineage
 
 
@@ -162,20 +194,26 @@ def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, st
     FAMILY,
     "churn_scores",
     F.TABLES,
-    f"Churn probability, risk tier and top drivers for every customer, scored by `{FAMILY.model_name}@champion`.",
+    f"Churn probability, risk tier and top drivers for every customer, scored by `{FAMILY.model_name}@champion`. "
+    f"Tiers compare a customer's odds of churning with the shop's: high at {TIER_ODDS_RATIO:g} times or more, "
+    f"low at 1/{TIER_ODDS_RATIO:g} or less.",
 )
 def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     settings = lakehouse.settings()
-    if not registry.champion_ready(settings, FAMILY, context.log):
+    if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     scores, version, _ = score_customers(settings)
     published = write_table(load_catalog(settings), "prod.churn_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id)
-    tiers = scores["risk_tier"].value_counts().reindex([t for _, t in RISK_TIERS], fill_value=0)
+    tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
+    low, high = tier_bounds(scores.attrs["base_rate"])
+    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
+                            f"{len(scores)} customers, {int(tiers['high'])} high risk (probability >= {high:.3f})")
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scores),
             "model_version": version,
             "risk_tiers": dg.MetadataValue.md(reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])),
+            "tier_bounds": f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {scores.attrs['base_rate']:.3f})",
             "mean_churn_probability": round(float(scores["churn_probability"].mean()), 4),
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
         }

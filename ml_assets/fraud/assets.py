@@ -1,7 +1,11 @@
-"""Fraud as assets: train and register (``ml/fraud_model``), gate (``fraud_challenger_beats_champion``),
-promote (``ml/fraud_promotion``), score every payment with ``@champion`` (``prod/fraud_scores``) and
-list the captured payments still inside the chargeback window that score above the champion's 1%
-false-positive-rate threshold (``prod/high_risk_transactions``)."""
+"""Fraud as assets: train and register the best candidate (``ml/fraud_model``), gate it
+(``fraud_challenger_beats_champion``), promote it (``ml/fraud_promotion``), score every payment with
+``@champion`` (``prod/fraud_scores``) and list the captured payments still inside the chargeback
+window that score above the champion's 1% threshold (``prod/high_risk_transactions``).
+
+With chargeback labels the supervised and the unsupervised candidate compete; without them the
+unsupervised detector scores alone. ``prod.fraud_scores.scoring_mode`` says which kind of model
+scored each payment."""
 
 from dataclasses import replace
 
@@ -26,7 +30,24 @@ from orchestration.transform.publish import write_table
 FAMILY = registry.Family(name="fraud", model_name="shoplake_fraud", metric="pr_auc", higher_is_better=True, margin=0.002)
 SIGNALS_PER_PAYMENT = 3
 # What a later scoring can take over from prod.fraud_scores instead of recomputing.
-REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_probability", "top_signals")
+REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_score", "top_signals")
+RISK_TIERS = ("high", "medium", "low")
+# prod.fraud_scores' columns, for the asset's table schema in the UI.
+COLUMNS = {
+    "payment_id": "the payment (prod.fct_payments)",
+    "order_id": "its order", "customer_id": "its customer", "paid_at": "authorisation time",
+    "status": "captured | failed | refunded | chargeback", "method": "payment method",
+    "amount_usd": "amount in USD",
+    "fraud_score": "what the champion scored: a probability (supervised) or an anomaly score in 0-1 (unsupervised)",
+    "fraud_probability": "the chance of a chargeback; NULL when an unsupervised model scored (it has no probability)",
+    "risk_tier": "high (top 1% of legitimate payments' scores and above) | medium (next 4%) | low",
+    "above_threshold": "fraud_score at or above the champion's 1% threshold (the review queue's bar)",
+    "scoring_mode": "supervised (trained on chargebacks) | unsupervised (anomaly score, no labels needed)",
+    "top_signals": "the inputs pushing the score up the most",
+    "label_pending": "still inside the chargeback window: a chargeback may yet arrive",
+    "is_chargeback": "charged back so far", "model_version": "the champion version that scored it",
+    "features_hash": "hash of the model inputs (a later scoring takes over unchanged payments)",
+}
 
 
 class FraudTrainingConfig(dg.Config):
@@ -45,75 +66,110 @@ class FraudTrainingConfig(dg.Config):
     group_name="ml",
     deps=[dg.AssetKey(t.split(".")) for t in F.TABLES],
     kinds={"mlflow", "xgboost", "scikitlearn"},
-    description="Trains an IsolationForest anomaly score (baseline) and XGBoost on the chargeback label (with the anomaly "
-    "score as a feature) on payments old enough to be labelled, evaluates both on the latest labelled payments and "
-    f"registers XGBoost as `{FAMILY.model_name}@challenger`.",
+    output_required=False,
+    description="With enough chargebacks: backtests an IsolationForest anomaly score and XGBoost on the chargeback "
+    "label over rolling windows of labelled payments and registers the better as "
+    f"`{FAMILY.model_name}@challenger`. With too few: registers the IsolationForest, which needs no label.",
 )
-def fraud_model(context: dg.AssetExecutionContext, config: FraudTrainingConfig, lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def fraud_model(context: dg.AssetExecutionContext, config: FraudTrainingConfig, lakehouse: LakehouseResource):
+    settings = lakehouse.settings()
+    yield from registry.train_or_skip(context, FAMILY, settings, lambda: _train(context, config, settings))
+
+
+def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, settings: Settings) -> dg.MaterializeResult:
     from ml_assets.fraud import train as T
 
-    settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, F.TABLES)
     data = T.load_data(con)
-    context.log.info(
-        f"labels up to {data.labelled_until} ({data.label_delay_days}-day chargeback delay); training "
-        f"{len(data.train)} payments ({int(data.train['is_chargeback'].sum())} chargebacks), holdout from "
-        f"{data.holdout_from}: {len(data.holdout)} ({int(data.holdout['is_chargeback'].sum())} chargebacks)"
-    )
-    result = T.fit_candidates(data, config.seed, config.xgboost_params())
+    if data.mode == T.SUPERVISED:
+        context.log.info(
+            f"labels up to {data.labelled_until} ({data.label_delay_days}-day chargeback delay); "
+            f"{len(data.windows)} backtest windows from {data.holdout_from}; latest: training {len(data.train)} payments "
+            f"({int(data.train['is_chargeback'].sum())} chargebacks), holdout {len(data.holdout)} "
+            f"({int(data.holdout['is_chargeback'].sum())} chargebacks)"
+        )
+    else:
+        context.log.info(f"unsupervised: {data.why_unsupervised}; the anomaly score is fitted on {len(data.train)} payments")
+    result = T.fit_candidates(data, config.seed, config.xgboost_params(), log=context.log)
     client = tracking.configure(settings)
     champion, champion_at = registry.load_champion(client, FAMILY)
     champion_score, champion_p = None, None
-    if champion is not None:
+    if champion is not None and data.mode == T.SUPERVISED:
         try:
+            champion_score = T.backtest_model(champion, data)
             champion_p = T.predict_score(champion, data.holdout)
-            champion_score = T.evaluate(data.holdout["is_chargeback"], champion_p)[FAMILY.metric]
         except MalformedFrame as exc:
-            context.log.warning(f"champion v{champion_at} cannot score this holdout ({exc}); comparing with the baseline only")
+            context.log.warning(f"champion v{champion_at} cannot score this data ({exc}); comparing with the naive reference only")
 
-    y = data.holdout["is_chargeback"].astype(int).to_numpy()
-    scores = {name: c.holdout_scores for name, c in result.candidates.items()}
-    if champion_p is not None:
-        scores[f"champion v{champion_at}"] = champion_p
-    xgb_pipe = result.candidates[T.CHALLENGER].pipeline
-    names, contrib = T.contributions(xgb_pipe, data.holdout)
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
-    params = {"label_delay_days": data.label_delay_days, "labelled_until": str(data.labelled_until),
+    params = {"mode": data.mode, "label_delay_days": data.label_delay_days, "labelled_until": str(data.labelled_until),
               "holdout_from": str(data.holdout_from), "train_rows": len(data.train), "holdout_rows": len(data.holdout),
               "train_chargebacks": int(data.train["is_chargeback"].sum()),
-              "holdout_chargebacks": int(y.sum()), "seed": config.seed}
-    example = data.holdout[F.FEATURES].head(5)
+              "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()), "seed": config.seed}
+    example = data.train[F.FEATURES].head(5)
     runs = {}
     for name, cand in result.candidates.items():
-        figures = {"roc_pr": reporting.roc_pr_figure(y, scores, "fraud")}
+        figures = {}
+        if data.mode == T.SUPERVISED:
+            y = data.holdout["is_chargeback"].astype(int).to_numpy()
+            scores = {n: c.holdout_scores for n, c in result.candidates.items()}
+            if champion_p is not None:
+                scores[f"champion v{champion_at}"] = champion_p
+            figures["roc_pr"] = reporting.roc_pr_figure(y, scores, "fraud")
+            if name == T.CHALLENGER:
+                figures["calibration"] = reporting.calibration_figure(
+                    y, {n: p for n, p in scores.items() if n != T.BASELINE}, "fraud", bins=5)
+        if name == T.CHALLENGER:
+            names, contrib = T.contributions(cand.pipeline, data.holdout)
+            figures["feature_importance"] = reporting.importance_figure(names, np.abs(contrib).mean(0), "fraud XGBoost")
+        else:
+            figures["score_distribution"] = reporting.bar_figure(
+                [f"{q:.0%}" for q in (0.5, 0.9, 0.95, 0.99)],
+                {"anomaly score": [float(np.quantile(cand.holdout_scores, q)) for q in (0.5, 0.9, 0.95, 0.99)]},
+                "fraud anomaly score quantiles", "score")
         cand_params = {**params, "candidate": name}
         if name == T.CHALLENGER:
-            figures["calibration"] = reporting.calibration_figure(
-                y, {n: p for n, p in scores.items() if n != T.BASELINE}, "fraud", bins=5)
-            figures["feature_importance"] = reporting.importance_figure(names, np.abs(contrib).mean(0), "fraud XGBoost")
             cand_params.update(config.xgboost_params().__dict__)
         runs[name] = tracking.log_candidate(
             experiment_id, f"fraud_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
             cand.pipeline, example, T.predict_score(cand.pipeline, example), figures,
         )
-    challenger = result.candidates[T.CHALLENGER].metrics[FAMILY.metric]
-    baselines = {T.BASELINE: result.candidates[T.BASELINE].metrics[FAMILY.metric]}
-    version = registry.register_challenger(client, FAMILY, runs[T.CHALLENGER].model_uri, challenger, baselines,
-                                           champion_score, champion_at, tags)
-    rows = [{"model": n, **c.metrics} for n, c in result.candidates.items()]
+    if data.mode == T.SUPERVISED:
+        best = result.best
+        others = {T.NO_SKILL: result.chargeback_rate, **{n: result.backtest[n] for n in result.candidates if n != best}}
+        gate = dict(challenger=result.backtest[best], baselines=others, champion=champion_score, champion_at=champion_at,
+                    reference=T.NO_SKILL, candidate=best, windows=len(data.windows), evaluated=True)
+    else:
+        best = T.BASELINE
+        # An earlier supervised champion cannot be judged without labels either: the detector replaces it.
+        gate = dict(challenger=float("nan"), baselines={}, champion=None, champion_at=champion_at, reference=None,
+                    candidate=best, windows=None, evaluated=False)
+    version = registry.register_challenger(
+        client, FAMILY, runs[best].model_uri, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_at"],
+        {**tags, "scoring_mode": data.mode}, candidate=best, reference=gate["reference"], windows=gate["windows"],
+        evaluated=gate["evaluated"])
+    decision = registry.decide(FAMILY, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_at"],
+                               reference=gate["reference"], candidate=best, evaluated=gate["evaluated"],
+                               windows=gate["windows"])
+    rows = [{"model": n, "backtest_pr_auc": result.backtest.get(n), **c.metrics, "seconds": result.seconds[n]}
+            for n, c in result.candidates.items()]
     if champion_score is not None:
-        rows.append({"model": f"champion v{champion_at}", FAMILY.metric: champion_score})
-    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} as challenger: {FAMILY.metric} {challenger:.4f}")
+        rows.append({"model": f"champion v{champion_at}", "backtest_pr_auc": champion_score})
+    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} ({best}, {data.mode}) as challenger: "
+                     f"{decision.reason}")
     return dg.MaterializeResult(metadata={
         "challenger_version": version.version,
+        "candidate": best,
+        "scoring_mode": data.mode,
+        "gate_preview": decision.reason,
+        **({"why_unsupervised": data.why_unsupervised} if data.why_unsupervised else {}),
         "holdout_from": str(data.holdout_from),
         "holdout_payments": len(data.holdout),
-        "holdout_chargebacks": int(y.sum()),
-        **{f"xgboost_{k}": v for k, v in result.candidates[T.CHALLENGER].metrics.items()},
+        "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()),
         "metrics": dg.MetadataValue.md(reporting.md_table(rows)),
-        "mlflow_run_id": runs[T.CHALLENGER].run_id,
-        **runs[T.CHALLENGER].plot_metadata,
+        "mlflow_run_id": runs[best].run_id,
+        **runs[best].plot_metadata,
     })
 
 
@@ -129,14 +185,15 @@ def features_hash(frame: pd.DataFrame) -> np.ndarray:
 def previous_scores(settings: Settings) -> pd.DataFrame | None:
     """What the last scoring published, if it recorded the inputs behind each score."""
     table = table_or_none(load_catalog(settings), "prod.fraud_scores")
-    if table is None or table.current_snapshot() is None or "features_hash" not in table.schema().column_names:
+    if table is None or table.current_snapshot() is None or not set(REUSABLE) <= set(table.schema().column_names):
         return None
     return table.scan(selected_fields=REUSABLE).to_pandas()
 
 
 def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame, str, float]:
-    """Every payment's fraud probability and strongest signals from ``@champion``, and the champion's
-    score threshold at a 1% false-positive rate on its holdout.
+    """Every payment's fraud score, risk tier and strongest signals from ``@champion``, and the
+    champion's threshold at a 1% false-positive rate (on its holdout; without labels, the score
+    above which 1% of the payments it was fitted on lie).
 
     A payment's features are fixed when it is authorised, so the daily refresh re-scores only what
     is new: a payment keeps its published probability and signals when the same champion version
@@ -148,6 +205,8 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
     model, version = registry.require_champion(client, FAMILY)
     run = client.get_run(client.get_model_version(FAMILY.model_name, version).run_id)
     threshold = float(run.data.metrics["threshold_at_1pct_fpr"])
+    medium = float(run.data.metrics.get("threshold_at_5pct_fpr", threshold))
+    mode = T.SUPERVISED if T.is_supervised(model) else T.UNSUPERVISED
     delay = int(run.data.params["label_delay_days"])
     con, _ = lakehouse_data.open_tables(settings, F.TABLES)
     frame = F.payment_features(con)
@@ -161,7 +220,7 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
         at = same.index.get_indexer(frame["payment_id"].astype("int64"))
         found = at >= 0
         kept[found] = same["features_hash"].to_numpy()[at[found]] == hashes[found]
-        p[kept] = same["fraud_probability"].to_numpy()[at[kept]]
+        p[kept] = same["fraud_score"].to_numpy()[at[kept]]
         signals[kept] = same["top_signals"].to_numpy()[at[kept]]
     fresh = frame[~kept]
     if len(fresh):
@@ -177,8 +236,11 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
         "status": frame["status"],
         "method": frame["method"],
         "amount_usd": frame["amount_usd"],
-        "fraud_probability": p,
+        "fraud_score": p,
+        "fraud_probability": p if mode == T.SUPERVISED else np.full(len(p), np.nan),
+        "risk_tier": np.where(p >= threshold, "high", np.where(p >= medium, "medium", "low")).astype(object),
         "above_threshold": p >= threshold,
+        "scoring_mode": mode,
         "top_signals": signals,
         "label_pending": (last - frame["paid_at"]).dt.days < delay,
         "is_chargeback": frame["is_chargeback"],
@@ -192,7 +254,7 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
 def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
     """Captured payments still inside the chargeback window, scored above the threshold: the review queue."""
     queue = scores[scores["above_threshold"] & scores["label_pending"] & (scores["status"] == "captured")]
-    queue = queue.sort_values(["fraud_probability", "payment_id"], ascending=[False, True]).reset_index(drop=True)
+    queue = queue.sort_values(["fraud_score", "payment_id"], ascending=[False, True]).reset_index(drop=True)
     return queue.assign(review_rank=np.arange(1, len(queue) + 1, dtype="int64")).drop(
         columns=["above_threshold", "features_hash"], errors="ignore")
 
@@ -201,20 +263,28 @@ def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
     FAMILY,
     "fraud_scores",
     F.TABLES,
-    f"Fraud probability and strongest signals for every payment, scored by `{FAMILY.model_name}@champion`.",
+    f"Fraud score, risk tier and strongest signals for every payment, scored by `{FAMILY.model_name}@champion`; "
+    "`scoring_mode` says whether a supervised model (a probability) or the unsupervised detector scored it.",
+    column_schema=dg.TableSchema(columns=[dg.TableColumn(name, description=text) for name, text in COLUMNS.items()]),
 )
 def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     settings = lakehouse.settings()
-    if not registry.champion_ready(settings, FAMILY, context.log):
+    if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     scores, version, threshold = score_payments(settings)
+    mode = str(scores["scoring_mode"].iloc[0]) if len(scores) else "none"
+    tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     catalog = load_catalog(settings)
     published = write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id)
+    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
+                            f"{len(scores)} payments ({mode}), {int(tiers['high'])} high risk (score >= {threshold:.4f})")
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": len(scores),
         "model_version": version,
         "threshold_at_1pct_fpr": threshold,
         "payments_above_threshold": int(scores["above_threshold"].sum()),
+        "scoring_mode": mode,
+        "risk_tiers": dg.MetadataValue.md(reporting.md_table([{"tier": t, "payments": int(n)} for t, n in tiers.items()])),
         "payments_scored": len(scores) - scores.attrs["reused"],
         "scores_reused": scores.attrs["reused"],  # same champion, same inputs as last time
         "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
@@ -229,7 +299,7 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     deps=[dg.AssetKey(["prod", "fraud_scores"])],
     kinds={"iceberg"},
     description="The review queue: captured payments still inside the chargeback window whose fraud probability is "
-    "above the champion's 1%-false-positive-rate threshold, most likely fraud first.",
+    "above the champion's 1% threshold (1% of legitimate payments score above it), most likely fraud first.",
 )
 def high_risk_transactions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     settings = lakehouse.settings()
@@ -242,7 +312,7 @@ def high_risk_transactions(context: dg.AssetExecutionContext, lakehouse: Lakehou
         "dagster/row_count": len(queue),
         "amount_usd_at_risk": round(float(queue["amount_usd"].sum()), 2),
         "top": dg.MetadataValue.md(reporting.md_table(
-            queue.head(10)[["payment_id", "amount_usd", "fraud_probability", "top_signals"]].to_dict("records"))),
+            queue.head(10)[["payment_id", "amount_usd", "fraud_score", "scoring_mode", "top_signals"]].to_dict("records"))),
         "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
         "scores_snapshot_id": lineage["prod.fraud_scores"],
     })

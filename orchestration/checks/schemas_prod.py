@@ -428,6 +428,8 @@ COMPLIANCE_STATUSES = {
     "quarantine": ["quarantined"],
     "masking": ["masked"],
     "fraud": ["scored", "not_scored_yet"],
+    # what each model family did in the run (orchestration/checks/compliance.py MODEL_OUTCOME_STATUSES)
+    "models": ["promoted", "champion_kept", "no_champion", "skipped", "scored", "not_scored"],
     "summary": ["total"],
 }
 
@@ -450,8 +452,9 @@ class ComplianceReport(_Mart):
         ok = pl.lit(False)
         for section, statuses in COMPLIANCE_STATUSES.items():
             ok = ok | ((pl.col("section") == section) & pl.col("status").is_in(statuses))
-        # a figure is missing only while the fraud model has not scored
-        return data.lazyframe.select(ok & (pl.col("value").is_not_null() | (pl.col("item") == "high_risk_transactions")))
+        # a figure is missing only while the fraud model has not scored, or where a model family has no champion
+        missing_ok = (pl.col("item") == "high_risk_transactions") | (pl.col("section") == "models")
+        return data.lazyframe.select(ok & (pl.col("value").is_not_null() | missing_ok))
 
 
 PROD_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {

@@ -11,7 +11,9 @@
 -- What every pipeline run checked and found: checks passed and failed, card-number scan results
 -- (both from the check ledger raw.check_results, written by the orchestration from the run's own
 -- check evaluations), rows quarantined by table and rule, card numbers masked, and high-risk
--- transactions once the fraud model has published prod.high_risk_transactions.
+-- transactions once the fraud model has published prod.high_risk_transactions, and what each model
+-- family did (which candidate won and by how much, the champion kept, or why it skipped), from the
+-- ledger raw.model_outcomes that the model steps write (orchestration/checks/compliance.py).
 --
 -- One build reports one run: the Dagster run id comes from SHOPLAKE_RUN_ID ('manual' for a
 -- hand-run dbt). Incremental with full_refresh = false: the figures measured on the data
@@ -24,6 +26,7 @@
 {%- set source_tables = ['customers', 'categories', 'products', 'inventory', 'promotions', 'orders', 'order_items',
                          'payments', 'shipments', 'returns', 'support_tickets', 'web_events', 'fx_rates'] %}
 {%- set high_risk = adapter.get_relation(database=target.database, schema='raw', identifier='high_risk_transactions') if execute else none %}
+{%- set model_outcomes = adapter.get_relation(database=target.database, schema='raw', identifier='model_outcomes') if execute else none %}
 
 with ledger as (
 
@@ -180,6 +183,36 @@ fraud as (
 
 ),
 
+-- models: per run, family and stage (training, promotion, scoring), the outcome; the model steps
+-- run after this report's build and write the same rows for their run themselves
+models as (
+
+    {% if model_outcomes is not none %}
+    select
+        run_id,
+        recorded_at as reported_at,
+        'models' as section,
+        table_name,
+        family || '_' || stage as item,
+        status,
+        champion_version as value,
+        detail
+    from {{ model_outcomes }}
+    {% else %}
+    select
+        cast(null as varchar) as run_id,
+        cast(null as timestamp) as reported_at,
+        'models' as section,
+        cast(null as varchar) as table_name,
+        cast(null as varchar) as item,
+        cast(null as varchar) as status,
+        cast(null as bigint) as value,
+        cast(null as varchar) as detail
+    where false
+    {% endif %}
+
+),
+
 current_run_checks as (
 
     select * from ledger
@@ -232,6 +265,8 @@ final as (
     select * from masked
     union all
     select * from fraud
+    union all
+    select * from models
     union all
     select * from summary
 
