@@ -1,5 +1,6 @@
 """Unit tests of the ML pieces that need no lakehouse: the registry gate's rule, input validation,
-the forecaster on synthetic series, the fraud metrics and the reorder arithmetic."""
+the forecast's history check, the fraud metrics and the reorder arithmetic (the forecaster itself:
+test_forecasting.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import pandas as pd
 import pytest
 
 from ml_assets.errors import InsufficientData, MalformedFrame
-from ml_assets.forecasting import features as FF
 from ml_assets.forecasting import train as FT
 from ml_assets.forecasting.assets import reorder_table
-from ml_assets.forecasting.model import DemandForecaster, seasonal_naive
 from ml_assets.frames import validate_frame
 from ml_assets.fraud import train as fraud_train
 from ml_assets.registry import Family, decide
@@ -53,55 +52,6 @@ def test_validate_frame_names_the_problem():
         validate_frame(ok.head(0), ["a"], ["b"])
     with pytest.raises(MalformedFrame, match="pandas DataFrame, got list"):
         validate_frame([1, 2], ["a"])
-
-
-def test_seasonal_naive_repeats_the_last_week():
-    y = np.arange(1, 15, dtype=float)  # the last week is 8..14
-    assert seasonal_naive(y, 9).tolist() == [8, 9, 10, 11, 12, 13, 14, 8, 9]
-
-
-def _synthetic_input(days: int = 150, horizon: int = 0, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    dates = pd.date_range("2025-01-01", periods=days + horizon, freq="D")
-    frames = []
-    for cat, level in ((1, 3.0), (2, 8.0)):
-        for measure in FF.MEASURES:
-            promo = np.where((np.arange(len(dates)) % 30) < 3, 20.0, 0.0)
-            mean = level * (1 + 0.5 * (dates.dayofweek >= 5)) * (1 + promo / 20) * (30 if measure == "revenue_usd" else 1)
-            y = rng.poisson(mean).astype(float)
-            y[days:] = np.nan
-            frames.append(pd.DataFrame({"series_id": FF.series_id("category", cat, measure), "date": dates, "y": y,
-                                        "promo_pct": promo, "site_promo": 0.0}))
-    return pd.concat(frames, ignore_index=True)
-
-
-def test_forecaster_is_deterministic_and_forecasts_only_the_future_rows():
-    train = _synthetic_input(150)
-    a = DemandForecaster(horizon=14, seed=3, n_estimators=30).fit(train)
-    b = DemandForecaster(horizon=14, seed=3, n_estimators=30).fit(train)
-    X = _synthetic_input(150, horizon=14, seed=1)
-    pa, pb = a.predict(X), b.predict(X)
-    pd.testing.assert_frame_equal(pa, pb)
-    future = X["y"].isna()
-    assert pa.loc[future, "forecast"].notna().all() and pa.loc[~future].isna().all().all()
-    assert (pa.loc[future, "lo95"] <= pa.loc[future, "lo80"]).all()
-    assert (pa.loc[future, "lo80"] <= pa.loc[future, "forecast"]).all()
-    assert (pa.loc[future, "hi80"] <= pa.loc[future, "hi95"]).all()
-    assert set(a.selection_.values()) <= {"seasonal_naive", "ets", "xgboost", "ets_xgboost_mean"}
-    assert a.validation_folds_ == 3
-
-
-def test_forecaster_rejects_malformed_input():
-    model = DemandForecaster(horizon=14, only="seasonal_naive").fit(_synthetic_input(60))
-    X = _synthetic_input(60, horizon=14)
-    with pytest.raises(MalformedFrame, match=r"missing column\(s\) \['promo_pct'\]"):
-        model.predict(X.drop(columns=["promo_pct"]))
-    gap = X.copy()
-    gap.loc[5, "y"] = np.nan
-    with pytest.raises(MalformedFrame, match="gaps in its history"):
-        model.predict(gap)
-    with pytest.raises(MalformedFrame, match="needs at least 42 days"):
-        DemandForecaster(horizon=14).fit(_synthetic_input(30))
 
 
 def test_forecasting_needs_enough_history_and_says_how_much():
@@ -205,3 +155,86 @@ def test_tree_shap_hands_other_models_to_xgboost():
     forest = xgb.XGBClassifier(n_estimators=5, num_parallel_tree=3, max_depth=3, n_jobs=1).fit(X, y).get_booster()
     assert _numeric_splits(forest) is None
     np.testing.assert_allclose(tree_shap(forest, X), forest.predict(xgb.DMatrix(X), pred_contribs=True), atol=1e-6)
+
+
+# ---- the gate with a naive reference: the best candidate ships
+
+def test_first_champion_is_the_best_candidate_when_it_beats_the_naive_reference():
+    others = {"no_skill": 0.5, "logistic_recency": 0.80, "xgboost": 0.805}
+    first = decide(AUC, 0.806, others, None, reference="no_skill", candidate="logistic_rfm", windows=3)
+    # within the margin of the runner-up is no obstacle for the first champion: it is the best there is
+    assert first.passed
+    assert first.reason == ("logistic_rfm (roc_auc 0.8060 on 3 backtest windows) beats the runner-up xgboost by "
+                            "+0.0010, the naive reference no_skill by +0.3060: first champion")
+    assert [r["required"] for r in first.comparisons] == [True, False, False]
+    none = decide(AUC, 0.49, {"no_skill": 0.5, "logistic_rfm": 0.48}, None, reference="no_skill", candidate="xgboost")
+    assert not none.passed and none.reason.startswith("no candidate beats the naive reference no_skill (roc_auc 0.5000)")
+
+
+def test_a_later_challenger_must_beat_the_champion_by_the_margin():
+    others = {"no_skill": 0.5, "logistic_rfm": 0.80}
+    lost = decide(AUC, 0.905, others, 0.90, "4", reference="no_skill", candidate="xgboost")
+    assert not lost.passed and "does not beat champion v4 (0.9000) by the margin 0.01: lead +0.0050" in lost.reason
+    won = decide(AUC, 0.915, others, 0.90, "4", reference="no_skill", candidate="xgboost")
+    assert won.passed and won.reason.endswith("and champion v4 by +0.0150 (margin 0.01)")
+    # a champion that cannot score today's data (its features changed) is replaced by the best candidate
+    assert decide(AUC, 0.81, others, None, "4", reference="no_skill", candidate="xgboost").passed
+    # lower is better, the same rule
+    assert decide(MASE, 0.70, {"seasonal_naive": 1.0}, 0.72, "2", reference="seasonal_naive", candidate="ets").passed
+    assert not decide(MASE, 0.715, {"seasonal_naive": 1.0}, 0.72, "2", reference="seasonal_naive", candidate="ets").passed
+
+
+def test_an_unevaluated_candidate_ships_only_where_no_evaluated_champion_exists():
+    nan = float("nan")
+    assert decide(AUC, nan, {}, None, None, candidate="isolation_forest", evaluated=False).passed
+    assert decide(AUC, nan, {}, None, "2", candidate="isolation_forest", evaluated=False).passed
+    kept = decide(AUC, nan, {}, 0.3, "2", candidate="isolation_forest", evaluated=False)
+    assert not kept.passed and "champion v2 was (roc_auc 0.3000)" in kept.reason
+
+
+def test_churn_risk_tiers_follow_the_shops_base_rate():
+    from ml_assets.churn.assets import risk_tiers, tier_bounds
+
+    low, high = tier_bounds(0.2)  # odds 1:4; half of them 1:8, twice 1:2
+    assert (round(low, 6), round(high, 6)) == (round(1 / 9, 6), round(1 / 3, 6))
+    assert tier_bounds(0.5) == pytest.approx((1 / 3, 2 / 3))
+    assert risk_tiers(np.array([0.05, 0.2, 0.34, 0.9]), 0.2).tolist() == ["low", "medium", "high", "high"]
+    # the same probability is high risk in a shop where few churn and low risk where most do
+    assert risk_tiers(np.array([0.4]), 0.1).tolist() == ["high"] and risk_tiers(np.array([0.4]), 0.8).tolist() == ["low"]
+
+
+def test_expected_purchases_closed_form():
+    from ml_assets.churn.features import expected_purchases
+
+    frame = pd.DataFrame({"orders": [0.0, 3.0], "observed_days": [100.0, 100.0], "recency_days": [100.0, 10.0]})
+    p_alive, expected = expected_purchases(frame, 30)
+    # shop rate 3 orders / 200 days; prior: 1 order in 200/3 days
+    rate = np.array([1 / (100 + 200 / 3), 4 / (100 + 200 / 3)])
+    silent = np.array([100.0, 10.0])
+    alive = np.exp(-rate * silent) / (np.exp(-rate * silent) + 1)  # a dropout prior of one half
+    np.testing.assert_allclose(p_alive, alive)
+    np.testing.assert_allclose(expected, rate * 30 * alive)
+    assert expected[1] > expected[0]  # a recent repeat buyer is expected to buy more
+
+
+def test_linear_drivers_are_coefficient_times_standardised_value():
+    from ml_assets.churn import features as F
+    from ml_assets.churn import train as CT
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({c: rng.normal(size=200) for c in F.NUMERIC_FEATURES})
+    frame["acquisition_channel"], frame["region"] = "web", "eu"
+    y = (frame["recency_days"] + rng.normal(size=200) > 0).astype(int)
+    pipe = CT.baseline_pipeline(0).fit(frame[F.FEATURES], y)
+    names, contrib = CT.contributions(pipe, frame)
+    scaler, model = pipe[0].named_transformers_["num"][-1], pipe[-1]
+    expected = (frame[F.RFM_FEATURES].to_numpy() - scaler.mean_) / scaler.scale_ * model.coef_[0]
+    np.testing.assert_allclose(contrib[:, [names.index(c) for c in F.RFM_FEATURES]], expected)
+    assert not contrib[:, [names.index("tickets")]].any()  # a feature the model does not use drives nothing
+    # the contributions add up to the model's log-odds less its intercept
+    np.testing.assert_allclose(contrib.sum(1), pipe.decision_function(frame[F.FEATURES]) - model.intercept_[0])
+
+
+def test_fraud_thresholds_without_labels_flag_the_top_scores():
+    m = fraud_train.unlabelled_metrics(np.arange(1, 101) / 100)
+    assert (m["threshold_at_1pct_fpr"], m["threshold_at_5pct_fpr"], m["payments"]) == (0.99, 0.95, 100.0)
