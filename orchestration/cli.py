@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
 
     sub.add_parser("tables", help="list the tables you can query")
+    p = sub.add_parser("scan-pans", help="scan every file under the home for card numbers (exit 1 when one is found)")
+    p.add_argument("--path", default=None, help="scan this file or folder instead of the whole home")
     sub.add_parser("prepare", help="parse the dbt project so Dagster can load it (run once after install)")
     sub.add_parser("where", help="print where everything is and how to look at it")
     m = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1:5000")
@@ -295,6 +297,24 @@ def _render_table(table, max_rows: int) -> str:
     return "\n".join(out)
 
 
+def cmd_scan_pans(args, settings: Settings) -> int:
+    """One line per card number found (file, where in it, the number masked); exit 1 when any."""
+    from orchestration.checks.home_scan import scan_home
+
+    root = Path(args.path).expanduser() if args.path else settings.home
+    if not root.exists():
+        raise UsageError(f"{root} does not exist: pass --path a file or folder (default: the home, SHOPLAKE_HOME)")
+    scan = scan_home(settings, root)
+    for finding in scan.findings:
+        print(finding.line())
+    for skipped in scan.skipped:
+        print(f"not scanned: {skipped}", file=sys.stderr)
+    n = len(scan.findings)
+    verdict = f"{n} card number{'s' if n != 1 else ''} found" if n else "no card number found"
+    print(f"scanned {scan.files:,} files ({scan.bytes / 1e6:,.1f} MB) under {scan.root}: {verdict}", file=sys.stderr)
+    return 1 if scan.findings else 0
+
+
 def cmd_tables(args, settings: Settings) -> int:
     from orchestration import query
 
@@ -357,6 +377,7 @@ COMMANDS = {
     "prepare": cmd_prepare,
     "where": cmd_where,
     "mlflow-ui": cmd_mlflow_ui,
+    "scan-pans": cmd_scan_pans,
 }
 
 if __name__ == "__main__":

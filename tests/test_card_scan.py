@@ -63,7 +63,8 @@ def test_no_false_positive_on_identifiers_or_the_demo_shops_text(tmp_path):
     generate_shop(ShopConfig(customers=300, days=40, seed=8, dirty_rate=0.05), url, tmp_path / "truth", progress=False)
     db = sqlite3.connect(tmp_path / "shop.db")
     values = db.execute(
-        "SELECT 'orders', order_id, notes FROM orders UNION ALL SELECT 'support_tickets', ticket_id, body FROM support_tickets "
+        "SELECT 'orders', order_id, notes FROM orders "
+        "UNION ALL SELECT 'support_tickets', ticket_id, body FROM support_tickets "
         "UNION ALL SELECT 'web_events', event_id, properties FROM web_events UNION ALL SELECT 'products', product_id, "
         "attributes FROM products"
     ).fetchall()
@@ -82,3 +83,73 @@ def test_duckdb_prefilter_passes_every_flagged_value():
     result = scan_relation(con, "t", "t", ["v"])
     assert result.leaks == sum(len(find_pans(v)) for v in values) and not result.passed
     assert all(VISA not in s for s in result.samples) and "v: 453914******6467" in result.samples
+
+
+# ---- the whole home: every file Shoplake writes
+
+
+def test_a_generated_shops_home_holds_no_card_number_outside_the_shop(shoplake_home):
+    from orchestration.checks.home_scan import scan_home
+    from orchestration.source.simulate import simulate_shop
+
+    generate_shop(ShopConfig(customers=150, days=30, seed=4, dirty_rate=0.05), shoplake_home.source_url,
+                  shoplake_home.truth_dir, progress=False)
+    simulate_shop(2, shoplake_home.source_url, shoplake_home.truth_dir, seed=1, progress=False)
+    shop = sqlite3.connect(shoplake_home.home / "source" / "shop.db")
+    assert shop.execute("SELECT count(*) FROM payments WHERE card_number IS NOT NULL").fetchone()[0] > 0
+    scan = scan_home(shoplake_home)
+    assert scan.files >= 10 and scan.findings == []
+    assert any("the shop's own database" in s for s in scan.skipped)
+
+
+def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
+    import json
+
+    import pyarrow as pa
+
+    from orchestration.checks.home_scan import record_home_scan, scan_home
+    from orchestration.lakehouse.catalog import load_catalog
+
+    home = shoplake_home.home
+    (home / "lakehouse" / "warehouse" / "raw" / "t" / "data").mkdir(parents=True)
+    ids = [str(uuid.UUID(int=i * 7919, version=4)) for i in range(1_000)]
+    notes = [f"note {i}: shipped 2026-10-{1 + i % 28:02d} 12:00:00, 3 items, 19.99" for i in range(1_000)]
+    notes[617] = "customer wrote 4539x1488y0343z6467"  # the masking lets this through; the scanner must not
+    pq.write_table(pa.table({"session_id": ids, "notes": notes}),
+                   home / "lakehouse" / "warehouse" / "raw" / "t" / "data" / "00000-0-x.parquet", row_group_size=300)
+    (home / "dagster" / "storage").mkdir(parents=True)
+    log = sqlite3.connect(home / "dagster" / "storage" / "runs.db")
+    log.execute("CREATE TABLE event_logs (id INTEGER PRIMARY KEY, run_id TEXT, event TEXT)")
+    event = {"timestamp": 1796670243.836123, "snapshot_id": 876487995170630834,
+             "message": "row failed: 5425 2334 3010 9903", "run_id": str(uuid.uuid4())}
+    log.execute("INSERT INTO event_logs VALUES (1, 'r', ?), (2, 'r', ?)",
+                [json.dumps({**event, "message": "ok"}), json.dumps(event)])
+    log.commit()
+    log.close()
+    (home / "dagster" / "storage" / "step.err").write_text(
+        "2026-12-07 19:45:12 +0000 - dagster - INFO - took 0.123456789012345 s\n" * 50
+        + "payload: {'card': '371449635398431'}\n")
+    artifacts = home / "mlflow" / "artifacts" / "m-1" / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "input_example.json").write_text(json.dumps(
+        {"columns": ["day", "x", "text"], "data": [["2026-09-08 00:00:00", 0.30000000000000004, "n/a"],
+                                                   ["2026-09-09 00:00:00", 1.5, "my card 6011000990139424"]]}))
+    con = duckdb.connect(str(shoplake_home.duckdb_path))
+    con.execute("CREATE SCHEMA curated; CREATE TABLE curated.tickets AS SELECT 'call me re 3530111333300000' AS body")
+    con.close()
+
+    scan = scan_home(shoplake_home)
+    lines = sorted(f.line().removeprefix(str(home) + "/") for f in scan.findings)
+    assert lines == [
+        "dagster/storage/runs.db: table event_logs, column event, row 2, JSON $.message: 542523******9903",
+        "dagster/storage/step.err: line 51: 371449*****8431",
+        "lakehouse/transform.duckdb: table curated.tickets, column body: 353011******0000",
+        "lakehouse/warehouse/raw/t/data/00000-0-x.parquet: column notes, row 617: 453914******6467",
+        "mlflow/artifacts/m-1/artifacts/input_example.json: JSON $.data[1][2]: 601100******9424",
+    ]
+    assert all(VISA not in line for line in lines)
+
+    record_home_scan(shoplake_home, scan, "run-1")
+    row = load_catalog(shoplake_home).load_table("raw.home_pan_scans").scan().to_arrow().to_pylist()
+    assert len(row) == 1 and row[0]["findings"] == 5 and row[0]["files_scanned"] == scan.files
+    assert "453914******6467" in row[0]["detail"] and VISA not in row[0]["detail"]

@@ -98,3 +98,14 @@ def test_a_malformed_timeout_setting_is_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr == (
         "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': fix or unset it\n"
     )
+
+
+def test_scan_pans_prints_one_line_per_card_number_and_fails(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "step.out").write_text("all good\nretrying payment 4539-1488-0343-6467 for order 12\n")
+    proc = run("scan-pans", env_home=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == f"{tmp_path / 'logs' / 'step.out'}: line 2: 453914******6467\n"
+    assert "1 card number found" in proc.stderr and "4539148803436467" not in proc.stdout + proc.stderr
+    clean = run("scan-pans", "--path", str(tmp_path / "missing"), env_home=tmp_path)
+    assert clean.returncode == 2 and "does not exist" in clean.stderr

@@ -81,7 +81,8 @@ CARDS = [
     (groups(VISA, (8, 8), " "), VISA), (groups(AMEX, (4, 4, 4, 3), " "), AMEX), (groups(VISA, (1,) * 16, " "), VISA),
     (groups(DISCOVER, (6, 10), "-"), DISCOVER), (groups(VISA, (4, 12), " "), VISA),
     # non-ASCII digits and spaces
-    (VISA.translate(FULLWIDTH), VISA), ("4539 1488 0343 6467".translate(FULLWIDTH), VISA), (VISA.translate(ARABIC), VISA),
+    (VISA.translate(FULLWIDTH), VISA), ("4539 1488 0343 6467".translate(FULLWIDTH), VISA),
+    (VISA.translate(ARABIC), VISA),
     (VISA.translate(DEVANAGARI), VISA), (groups(VISA, (4,) * 4, " ").translate(SUPERSCRIPT), VISA),
     ("カード番号４５３９－１４８８－０３４３－６４６７です", VISA), ("Карта 4539 1488 0343 6467, спасибо", VISA),
     # combinations
@@ -172,8 +173,10 @@ def test_false_positive_rate_on_the_demo_shops_free_text_is_zero(tmp_path):
     generate_shop(ShopConfig(customers=400, days=60, seed=3, dirty_rate=0.05), url, tmp_path / "truth", progress=False)
     db = sqlite3.connect(tmp_path / "shop.db")
     values = db.execute(
-        "SELECT 'orders', order_id, notes FROM orders UNION ALL SELECT 'support_tickets', ticket_id, body FROM support_tickets "
-        "UNION ALL SELECT 'web_events', event_id, properties FROM web_events UNION ALL SELECT 'web_events', event_id, session_id "
+        "SELECT 'orders', order_id, notes FROM orders "
+        "UNION ALL SELECT 'support_tickets', ticket_id, body FROM support_tickets "
+        "UNION ALL SELECT 'web_events', event_id, properties FROM web_events "
+        "UNION ALL SELECT 'web_events', event_id, session_id "
         "FROM web_events UNION ALL SELECT 'products', product_id, attributes FROM products "
         "UNION ALL SELECT 'customers', customer_id, email FROM customers"
     ).fetchall()

@@ -47,7 +47,8 @@ def refused(settings) -> list[tuple[str, str]]:
     data_file = next(iter(prod.scan().plan_files())).file.file_path
     raw = catalog.load_table("raw.orders").metadata_location
     return [
-        (f"COPY (SELECT 42 AS order_id, 0.0 AS total, 'x' AS email) TO '{data_file}' (FORMAT parquet, USE_TMP_FILE false)",
+        (f"COPY (SELECT 42 AS order_id, 0.0 AS total, 'x' AS email) TO '{data_file}' "
+         "(FORMAT parquet, USE_TMP_FILE false)",
          "COPY is not allowed"),
         (f"COPY prod.orders TO '{settings.home}/out.csv'", "COPY is not allowed"),
         (f"ATTACH '{settings.duckdb_path}' AS w", "ATTACH is not allowed"),
@@ -89,7 +90,8 @@ def test_the_notebooks_session_is_the_same_read_only_session(lakehouse):
     before = state(lakehouse)
     con = query.connect(lakehouse)
     assert con.sql("SELECT count(*) AS n FROM curated.orders").df()["n"].tolist() == [3]
-    assert con.execute("SELECT email FROM quarantine.orders ORDER BY order_id").fetchone() == ("quarantine-a@example.com",)
+    first = con.execute("SELECT email FROM quarantine.orders ORDER BY order_id").fetchone()
+    assert first == ("quarantine-a@example.com",)
     assert query.published_tables(con) == ["curated.orders", "prod.orders", "quarantine.orders"]  # never raw
     for sql, _ in refused(lakehouse):
         with pytest.raises(query.NotAllowed):
@@ -102,7 +104,8 @@ def test_the_notebooks_session_is_the_same_read_only_session(lakehouse):
 
 def test_output_still_exports_a_result(lakehouse, tmp_path):
     out = tmp_path / "orders.parquet"
-    assert main(["sql", "SELECT order_id, total FROM prod.orders ORDER BY 1", "--format", "parquet", "--output", str(out)]) == 0
+    sql = "SELECT order_id, total FROM prod.orders ORDER BY 1"
+    assert main(["sql", sql, "--format", "parquet", "--output", str(out)]) == 0
     import pyarrow.parquet as pq
 
     assert pq.read_table(out).to_pydict() == {"order_id": [1, 2, 3], "total": [10.0, 20.5, 7.25]}

@@ -51,7 +51,8 @@ _THIRTEEN_DIGITS = re.compile(r"[0-9]{13}")
 # values with a non-ASCII character: 13 numeric characters.
 SCAN_PREFILTER = r"[0-9](?:[^0-9]{0,%d}[0-9]){12}" % SCAN_MAX_GAP
 SCAN_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
-SCAN_WHOLE_IDENTIFIER = f"{_UUID}|{_HEX_ID}|[a-z2-7]{{52}}"  # a token with 13 digits in a row passes the pre-filter as text
+# (a keyed token with 13 digits in a row is set aside here but not by find_pans: harmless, never seen)
+SCAN_WHOLE_IDENTIFIER = f"{_UUID}|{_HEX_ID}|[a-z2-7]{{52}}"
 
 
 def luhn_passes(digits: str) -> bool:
@@ -105,7 +106,8 @@ def prefilter_sql(column: str) -> str:
     """A DuckDB condition passing every value of ``column`` that ``find_pans`` could flag."""
     return (
         f"length({column}) >= {SCAN_MIN_DIGITS} AND CASE WHEN strlen({column}) = length({column}) "
-        f"THEN regexp_matches({column}, '{SCAN_PREFILTER}') AND NOT regexp_full_match({column}, '{SCAN_WHOLE_IDENTIFIER}') "
+        f"THEN regexp_matches({column}, '{SCAN_PREFILTER}') "
+        f"AND NOT regexp_full_match({column}, '{SCAN_WHOLE_IDENTIFIER}') "
         f"ELSE regexp_matches({column}, '{SCAN_PREFILTER_UNICODE}') END"
     )
 

@@ -31,11 +31,9 @@ def card_keys(rng: np.random.Generator, n: int) -> np.ndarray:
     visa = rng.random(n) < 0.6
     second = rng.integers(1, 6, size=n)
     seeds = np.column_stack([digits, second]).astype(np.uint8)
-    return np.array(
-        [("v" if v else "m") + base64.b32encode(hashlib.blake2b(row.tobytes(), digest_size=10).digest()).decode().lower()
-         for v, row in zip(visa, seeds)],
-        dtype=object,
-    )
+    digests = (hashlib.blake2b(row.tobytes(), digest_size=10).digest() for row in seeds)
+    brands = np.where(visa, "v", "m")
+    return np.array([b + base64.b32encode(d).decode().lower() for b, d in zip(brands, digests, strict=True)], dtype=object)
 
 
 def card_number(key: str) -> str:
