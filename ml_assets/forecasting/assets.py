@@ -3,6 +3,7 @@
 28 days with ``@champion`` (``prod/demand_forecast``) and turn the forecast into days of cover and
 reorder suggestions per product (``prod/reorder_suggestions``)."""
 
+import time
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -13,13 +14,13 @@ import pyarrow as pa
 from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.forecasting import features as F
-from ml_assets.hyperparameters import FORECAST_HORIZON_DAYS, ForecastXGBoostParams
+from ml_assets.hyperparameters import FORECAST_BACKTEST_STEP_DAYS, FORECAST_BACKTEST_WINDOWS, FORECAST_HORIZON_DAYS
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 from orchestration.transform.publish import write_table
 
-# The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
+# The training module (pandas, scikit-learn) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
 if TYPE_CHECKING:
@@ -36,13 +37,8 @@ PLOTTED_SERIES = 4
 
 
 class ForecastTrainingConfig(dg.Config):
-    seed: int = 7
-    n_estimators: int = ForecastXGBoostParams.n_estimators
-    max_depth: int = ForecastXGBoostParams.max_depth
-    learning_rate: float = ForecastXGBoostParams.learning_rate
-
-    def xgboost_params(self) -> ForecastXGBoostParams:
-        return ForecastXGBoostParams(self.n_estimators, self.max_depth, self.learning_rate)
+    n_windows: int = FORECAST_BACKTEST_WINDOWS
+    step_days: int = FORECAST_BACKTEST_STEP_DAYS
 
 
 def _category_names(con) -> dict[int, str]:
@@ -69,87 +65,158 @@ def _input_example(data: "T.ForecastData") -> pd.DataFrame:
 @dg.asset(
     key=FAMILY.model_key,
     tags=TRAINING,
+    output_required=False,
     group_name="ml",
     deps=[dg.AssetKey(t.split(".")) for t in F.TABLES if t != "prod.inventory_status"],
-    kinds={"mlflow", "xgboost", "scikitlearn"},
-    description="Backtests seasonal naive, exponential smoothing and XGBoost per category and top product "
-    f"(units and revenue, {FORECAST_HORIZON_DAYS}-day horizon), selects a candidate per series, calibrates 80%/95% intervals, "
-    f"logs every forecaster to MLflow and registers the per-series selection as `{FAMILY.model_name}@challenger`.",
+    kinds={"mlflow", "scikitlearn"},
+    description="Backtests seasonal naive, 28-day mean, weekday mean and exponential smoothing per category and top "
+    f"product (units and revenue, {FORECAST_HORIZON_DAYS}-day horizon) over {FORECAST_BACKTEST_WINDOWS} rolling "
+    "origins, selects a candidate per series, calibrates conformal 80%/95% intervals on the backtest errors, logs "
+    f"the selection and each baseline to MLflow and registers the best on the gate's windows as "
+    f"`{FAMILY.model_name}@challenger`. Skips, with the reason, when the history is too short to backtest.",
 )
 def forecasting_model(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
-                      lakehouse: LakehouseResource) -> dg.MaterializeResult:
+                      lakehouse: LakehouseResource):
+    settings = lakehouse.settings()
+    yield from registry.train_or_skip(context, FAMILY, settings, lambda: _train(context, config, settings))
+
+
+def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
+           settings: Settings) -> dg.MaterializeResult:
     from ml_assets.forecasting import train as T
 
-    settings = lakehouse.settings()
     con, lineage = lakehouse_data.open_tables(settings, [t for t in F.TABLES if t != "prod.inventory_status"])
     data = T.load_data(con)
     series = data.history["series_id"].nunique()
     context.log.info(f"{series} series; training history to {data.origin.date()}, holdout the {T.HORIZON} days after")
-    result = T.fit_candidates(data, config.seed, config.xgboost_params())
+    started, cpu = time.perf_counter(), time.process_time()
+    result = T.fit_candidates(data, config.n_windows, config.step_days, log=context.log.info)
+    fit_seconds, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
+    context.log.info(f"backtest, selection and holdout of every forecaster: {fit_seconds:.1f} s ({fit_cpu:.1f} s CPU)")
 
     client = tracking.configure(settings)
     champion, champion_at = registry.load_champion(client, FAMILY)
     champion_score = None
     if champion is not None:
-        h = T.evaluate(champion, data)
-        hist = {sid: part["y"].to_numpy() for sid, part in data.train_input().groupby("series_id")}
-        cat = [T.series_metrics(p["y"].to_numpy(), p["forecast"].to_numpy(), hist[sid])["mase"]
-               for sid, p in h.groupby("series_id") if sid.startswith("category:")]
-        champion_score = float(np.mean(cat))
+        champion_score = _champion_score(champion, champion_at, data, context.log)
 
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
     params = {"horizon_days": T.HORIZON, "holdout_origin": str(data.origin.date()), "series": series,
-              "top_products": ",".join(map(str, data.products)), "seed": config.seed, **config.xgboost_params().__dict__}
+              "top_products": ",".join(map(str, data.products)), "backtest_windows": config.n_windows,
+              "backtest_step_days": config.step_days}
     example = _input_example(data)
     names = _series_names(data.history["series_id"].unique(), _category_names(con))
     plotted = [s for s in sorted(names) if s.startswith("category:") and s.endswith(":units")][:PLOTTED_SERIES]
     cats = [s for s in sorted(names) if s.startswith("category:")]
     runs = {}
+    latest_rows, latest_days = T.latest(result.per_series), T.latest(result.holdout)
     for name, model in result.forecasters.items():
-        hold = result.holdout[result.holdout["forecaster"] == name]
-        per = result.per_series[result.per_series["forecaster"] == name].set_index("series_id")
+        hold = latest_days[latest_days["forecaster"] == name]
+        per = latest_rows[latest_rows["forecaster"] == name].set_index("series_id")
         figures = {
             "forecast_vs_actuals": reporting.forecast_figure(data.history, hold, plotted, f"{name}: holdout", names),
             "mase_by_series": reporting.bar_figure([names[s] for s in cats], {
-                n: result.per_series[result.per_series["forecaster"] == n].set_index("series_id").loc[cats, "mase"].tolist()
-                for n in (name, "seasonal_naive") if n in result.forecasters}, f"{name}: holdout MASE", "MASE"),
+                n: latest_rows[latest_rows["forecaster"] == n].set_index("series_id").loc[cats, "mase"].tolist()
+                for n in (name, T.NAIVE_REFERENCE) if n in result.forecasters}, f"{name}: holdout MASE", "MASE"),
         }
         if name == T.SELECTED:
+            chosen = per["model"].value_counts().sort_index()
             figures["model_selection"] = reporting.bar_figure(
-                sorted(set(per["model"])), {"series": [int((per["model"] == m).sum()) for m in sorted(set(per["model"]))]},
-                "candidate chosen per series", "series")
+                list(chosen.index), {"series": [int(v) for v in chosen]}, "candidate chosen per series", "series")
         runs[name] = tracking.log_candidate(
             experiment_id, f"forecasting_{name}", {**tags, "candidate": name}, {**params, "candidate": name},
             result.metrics[name], model, example, model.predict(example), figures,
         )
-    challenger = result.metrics[T.SELECTED][FAMILY.metric]
-    baselines = {b: result.metrics[b][FAMILY.metric] for b in T.BASELINES}
-    version = registry.register_challenger(client, FAMILY, runs[T.SELECTED].model_uri, challenger, baselines,
-                                           champion_score, champion_at, tags)
-    summary = [{"forecaster": n, **{k: v for k, v in m.items() if k.startswith("category_") or k == "mase_category"}}
+    scores = {n: m[FAMILY.metric] for n, m in result.metrics.items()}
+    best = min(scores, key=lambda n: (scores[n], n != T.SELECTED))  # a tie goes to the per-series selection
+    others = {n: v for n, v in scores.items() if n != best}
+    version = registry.register_challenger(client, FAMILY, runs[best].model_uri, scores[best], others,
+                                           champion_score, champion_at, tags, candidate=best,
+                                           reference=T.NAIVE_REFERENCE, windows=len(data.origins()))
+    summary = [{"forecaster": n, **{k: v for k, v in m.items()
+                                    if k.startswith(("category_", "latest_category")) or k.endswith("mase_category")}}
                for n, m in result.metrics.items()]
     if champion_score is not None:
         summary.append({"forecaster": f"champion v{champion_at}", "mase_category": champion_score})
-    selected = result.per_series[result.per_series["forecaster"] == T.SELECTED]
-    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} as challenger: {FAMILY.metric} {challenger:.4f}")
+    selected = latest_rows[latest_rows["forecaster"] == T.SELECTED]
+    context.log.info(f"registered {best} as `{FAMILY.model_name}` v{version.version} (challenger): {FAMILY.metric} "
+                     f"{scores[best]:.4f} over {len(data.origins())} gate windows")
     return dg.MaterializeResult(metadata={
         "challenger_version": version.version,
+        "challenger_candidate": best,
         "holdout_origin": str(data.origin.date()),
+        "gate_windows": len(data.origins()),
         "series": series,
-        **{f"selected_{k}": v for k, v in result.metrics[T.SELECTED].items()
-           if k in ("mase_category", "category_units_mase", "category_coverage_80", "category_coverage_95")},
+        **{f"{best}_{k}": v for k, v in result.metrics[best].items()
+           if k in ("mase_category", "latest_mase_category", "backtest_mase_category", "category_units_mase",
+                    "category_units_bias", "category_coverage_80", "category_coverage_95")},
+        "backtest_windows": result.forecasters[T.SELECTED].validation_windows_,
+        "training_seconds": round(fit_seconds, 2),
+        "training_cpu_seconds": round(fit_cpu, 2),
+        "models_chosen": dg.MetadataValue.json({str(k): int(v) for k, v in selected["model"].value_counts().items()}),
         "metrics": dg.MetadataValue.md(reporting.md_table(summary, 3)),
         "per_series": dg.MetadataValue.md(reporting.md_table(
-            [{"series": names[r.series_id], "model": r.model, "mase": r.mase, "smape": r.smape}
-             for r in selected.itertuples()], 3)),
-        "mlflow_run_id": runs[T.SELECTED].run_id,
-        **runs[T.SELECTED].plot_metadata,
+            [{"series": names[r.series_id], "model": r.model, "backtest_mase": r.backtest_mase,
+              "holdout_mase": r.mase, "bias": r.bias} for r in selected.itertuples()], 3)),
+        "mlflow_run_id": runs[best].run_id,
+        **runs[best].plot_metadata,
     })
+
+
+def _champion_score(champion, version, data: "T.ForecastData", log) -> float:
+    """The champion's gate metric on the challenger's gate windows. A champion saved by an earlier forecaster
+    whose format this code no longer reads cannot be compared: it scores infinity, so the new forecaster
+    replaces it (it is still registered for rollback with the code that wrote it)."""
+    from ml_assets.forecasting import train as T
+
+    if not hasattr(champion, "group_quantiles_"):  # fitted before the conformal backtest existed
+        log.warning(f"champion v{version} was saved by an earlier forecaster that this code cannot run; "
+                    "the challenger replaces it")
+        return float("inf")
+    return T.score_on_windows(champion, data)
 
 
 forecasting_gate = registry.gate_check(FAMILY)
 forecasting_promotion = registry.promotion_asset(FAMILY)
+
+
+def _schema(columns: dict[str, tuple[str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=text)
+                                   for name, (kind, text) in columns.items()])
+
+
+_INTERVALS = "bound of the {}% prediction interval (conformal: from the chosen model's backtest errors)"
+DEMAND_FORECAST_COLUMNS = {
+    "level": ("string", "`category` (every category) or `product` (the top products by units over the last 91 days)"),
+    "category_id": ("int64", "category of the series (of the product, for product rows)"),
+    "category_name": ("string", "category name"),
+    "product_id": ("int64", "the product, for product rows; null for category rows"),
+    "forecast_date": ("date", "the day forecast"),
+    "horizon_day": ("int64", "days after forecast_origin (1 .. 28)"),
+    "units": ("double", "forecast units sold that day (cancelled orders excluded)"),
+    "units_lo80": ("double", "lower " + _INTERVALS.format(80)),
+    "units_hi80": ("double", "upper " + _INTERVALS.format(80)),
+    "units_lo95": ("double", "lower " + _INTERVALS.format(95)),
+    "units_hi95": ("double", "upper " + _INTERVALS.format(95)),
+    "revenue_usd": ("double", "forecast revenue that day, USD"),
+    "revenue_usd_lo80": ("double", "lower " + _INTERVALS.format(80)),
+    "revenue_usd_hi80": ("double", "upper " + _INTERVALS.format(80)),
+    "revenue_usd_lo95": ("double", "lower " + _INTERVALS.format(95)),
+    "revenue_usd_hi95": ("double", "upper " + _INTERVALS.format(95)),
+    "units_model": ("string", "candidate chosen for this series' units by the rolling-origin backtest "
+                    "(seasonal_naive, window_mean, seasonal_window_mean, ets)"),
+    "revenue_usd_model": ("string", "candidate chosen for this series' revenue"),
+    "forecast_origin": ("date", "last day of sales history the forecast starts from"),
+    "model_version": ("string", f"version of `{FAMILY.model_name}` that forecast (the champion)"),
+}
+
+
+def _models_chosen(table: pd.DataFrame) -> dict[str, int]:
+    """How many series (units and revenue of each category and top product) each candidate forecasts."""
+    per_series = table.drop_duplicates(["level", "category_id", "product_id"])
+    counts = pd.concat([per_series["units_model"], per_series["revenue_usd_model"]]).value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
 
 
 def forecast_demand(settings: Settings) -> tuple[pd.DataFrame, str]:
@@ -206,16 +273,22 @@ def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     from ml_assets.forecasting import train as T
 
     settings = lakehouse.settings()
-    if not registry.champion_ready(settings, FAMILY, context.log):
+    if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     table, version = forecast_demand(settings)
     published = write_table(load_catalog(settings), "prod.demand_forecast",
                             pa.Table.from_pandas(table, preserve_index=False), context.run.run_id)
     cat = table[table["level"] == "category"].groupby("category_name")[["units", "revenue_usd"]].sum().reset_index()
+    chosen = _models_chosen(table)
+    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
+                            f"{len(table)} rows, {T.HORIZON} days from {table['forecast_origin'].iloc[0]}; models "
+                            + ", ".join(f"{k} x{v}" for k, v in chosen.items()))
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": len(table),
         "model_version": version,
         "forecast_origin": str(table["forecast_origin"].iloc[0]),
+        "dagster/column_schema": _schema(DEMAND_FORECAST_COLUMNS),
+        "models_chosen": dg.MetadataValue.json(chosen),
         f"next_{T.HORIZON}_days_by_category": dg.MetadataValue.md(reporting.md_table(cat.to_dict("records"), 1)),
         "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
     })
