@@ -292,3 +292,32 @@ def test_raw_card_scan_reads_only_what_raw_gained_since_it_last_passed(source):
     raw.append(leaked)
     assert extract()[:2] == (False, 1)
     assert extract()[:2] == (False, 1)
+
+
+EMPTIED = ("returns", "support_tickets", "web_events")
+
+
+@pytest.mark.slow
+def test_a_shop_with_no_returns_tickets_or_web_events_builds_every_prod_table(shoplake_home):
+    """A young shop: nothing returned, no ticket, no clickstream yet. Extraction used to take the max of
+    no rows, and dbt then found no raw view to read."""
+    from orchestration.query import connect, published_tables
+    from orchestration.settings import DBT_PROJECT_DIR
+    from orchestration.source.generate import ShopConfig, generate_shop
+    from tests.conftest import run_job
+
+    generate_shop(ShopConfig(customers=100, days=30, seed=3), shoplake_home.source_url, shoplake_home.truth_dir,
+                  progress=False)
+    for name in EMPTIED:
+        execute(shoplake_home, f"DELETE FROM {name}")
+    result, _ = run_job("daily_refresh")
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+
+    con = connect(shoplake_home)
+    prod_models = {f"prod.{p.stem}" for p in (DBT_PROJECT_DIR / "models" / "prod").glob("*.sql")}
+    assert prod_models <= set(published_tables(con))
+    for name in EMPTIED:
+        assert con.execute(f"SELECT count(*) FROM curated.{name}").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM prod.conversion_funnel").fetchone() == (0,)  # built from web events
+    orders = con.execute("SELECT count(*) FROM curated.orders").fetchone()[0]
+    assert orders > 0 and con.execute("SELECT count(*) FROM prod.fct_orders").fetchone() == (orders,)

@@ -36,6 +36,12 @@ class SourceUnavailable(RuntimeError):
 
 # MySQL client errors that no retry can fix: access denied (to the server, to the database), unknown database.
 PERMANENT_MYSQL_ERRORS = frozenset({1044, 1045, 1049, 1698})
+CONNECT_ERROR_FIXES = {
+    1044: "Grant the user access to that database, or fix the database name in the URL (SHOPLAKE_SOURCE_URL).",
+    1045: "Check the user and password in the URL (SHOPLAKE_SOURCE_URL).",
+    1049: "Check the database name in the URL (SHOPLAKE_SOURCE_URL), or create the database.",
+    None: "Check that the server is running, the host and port are right and the user may log in.",
+}
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
 
@@ -122,7 +128,7 @@ class SourceDatabase:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             raise SourceUnavailable(
                 f"cannot connect to the source database {self.redacted_url}: {exc.args[-1] if exc.args else exc}. "
-                "Check that the server is running, the host and port are right and the user may log in.",
+                + CONNECT_ERROR_FIXES.get(code, CONNECT_ERROR_FIXES[None]),
                 transient=code not in PERMANENT_MYSQL_ERRORS,
             ) from exc
 
