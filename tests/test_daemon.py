@@ -1,5 +1,6 @@
 """The daemon runs the daily schedule by itself: a tick launches a `daily_refresh` run that succeeds,
-skipping the scoring assets on a new install that has no champion model yet."""
+skipping the scoring assets on a new install that has no champion model yet. A writer run killed
+before the daemon starts does not hold the queue: run monitoring marks it failed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.settings import PROJECT_ROOT, Settings
 from orchestration.source.generate import ShopConfig, generate_shop
@@ -32,6 +33,7 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
         "DAGSTER_HOME": str(dagster_home),
         "SHOPLAKE_DAILY_CRON": "* * * * *",  # every minute, so the test sees a tick
     }
+    dead_run_id = kill_a_writer_run_holding_its_slot(env, dagster_home, tmp_path)
     log = open(tmp_path / "daemon.log", "w")
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -40,7 +42,7 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
     try:
         os.environ["DAGSTER_HOME"] = str(dagster_home)
         with DagsterInstance.get() as instance:
-            deadline = time.monotonic() + 420
+            deadline = time.monotonic() + 900
             run = None
             while time.monotonic() < deadline:
                 runs = instance.get_runs(RunsFilter(job_name="daily_refresh"))
@@ -54,6 +56,12 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
             assert run.tags.get("dagster/schedule_name") == "daily_refresh_schedule"
             assert run.tags.get("shoplake/lakehouse") == "writer"
             assert run.status == DagsterRunStatus.SUCCESS, (tmp_path / "daemon.log").read_text()[-3000:]
+            # The dead writer run held the queue (one writer run at a time) until run monitoring saw
+            # that its worker process was gone.
+            assert instance.get_run_by_id(dead_run_id).status == DagsterRunStatus.FAILURE
+            [failure] = instance.all_logs(dead_run_id, of_type=DagsterEventType.RUN_FAILURE)
+            assert "Detected run worker status FAILED" in failure.message
+            assert "is gone (killed or crashed)" in failure.message
             # A new install has no champion model yet: scoring is skipped, not failed.
             events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
             materialized = {e.asset_key.to_user_string() for e in events if e.event_type_value == "ASSET_MATERIALIZATION"}
@@ -69,3 +77,28 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
         log.close()
+
+
+def kill_a_writer_run_holding_its_slot(env: dict, dagster_home: Path, tmp_path: Path) -> str:
+    """A `shoplake_all` run SIGKILLed in its extraction step: STARTED for ever, writer slot held."""
+    with open(tmp_path / "killed_run.log", "w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "orchestration.definitions",
+             "-j", "shoplake_all"],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        with DagsterInstance.from_config(str(dagster_home)) as instance:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and process.poll() is None:
+                runs = instance.get_runs()
+                if runs and instance.all_logs(runs[0].run_id, of_type=DagsterEventType.STEP_START):
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=60)
+                    assert instance.get_run_by_id(runs[0].run_id).status == DagsterRunStatus.STARTED
+                    return runs[0].run_id
+                time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    raise AssertionError((tmp_path / "killed_run.log").read_text()[-3000:])
