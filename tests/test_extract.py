@@ -321,3 +321,23 @@ def test_a_shop_with_no_returns_tickets_or_web_events_builds_every_prod_table(sh
     assert con.execute("SELECT count(*) FROM prod.conversion_funnel").fetchone() == (0,)  # built from web events
     orders = con.execute("SELECT count(*) FROM curated.orders").fetchone()[0]
     assert orders > 0 and con.execute("SELECT count(*) FROM prod.fct_orders").fetchone() == (orders,)
+
+
+def test_an_unreachable_source_is_retried_then_fails_in_one_line(shoplake_home, monkeypatch):
+    """A refused connection may clear up: the step is retried (3 times, 5/10/20 s apart), then fails once."""
+    import dagster as dg
+
+    from orchestration.extract.assets import EXTRACT_RETRY, extract_source_tables
+    from orchestration.resources import LakehouseResource
+
+    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", "mysql://shop:secret@127.0.0.1:1/shop")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize([extract_source_tables], selection=[dg.AssetKey(["raw", "payments"])],
+                                resources={"lakehouse": LakehouseResource()}, instance=instance, raise_on_error=False)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == EXTRACT_RETRY.max_retries == 3
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith("cannot connect to the source database mysql://shop:***@127.0.0.1:1/shop: ")
+    assert "\n" not in description and "secret" not in description
