@@ -10,7 +10,7 @@ run, on the published prod tables, and compares it with that truth on the same h
 * fraud: PR-AUC of the model >= 0.9 x PR-AUC of the true fraud probability (the fraud holdout);
 * forecasting: category-level MASE (units) on the 28 days after the training history <= 0.8 x the
   seasonal naive's and at or below the best of seasonal naive and the 28-day mean, and the 80%/95%
-  intervals cover within 5 points of nominal.
+  intervals cover within 5 points of nominal (every series' days of that holdout).
 
 Usage (after ``shoplake generate`` and a run of the ``shoplake_all`` job)::
 
@@ -114,7 +114,7 @@ def evaluate_forecast(con, truth_dir) -> dict:
     latest = forecast_train.latest(per)
     mase = latest.groupby(["forecaster", "measure"])["mase"].mean()
     windows_mase = per.groupby(["forecaster", "measure"])["mase"].mean()
-    selected = result.metrics[forecast_train.SELECTED]
+    shipped = result.metrics[forecast_train.best(result)]
     # The truth as a forecast: the expected units of each category and day (cancelled orders
     # included, so scaled by the share of units that were not cancelled over the history).
     truth = pd.read_parquet(truth_dir / "demand.parquet")
@@ -127,19 +127,21 @@ def evaluate_forecast(con, truth_dir) -> dict:
     histories = {sid: part["y"].to_numpy() for sid, part in data.train_input().groupby("series_id")}
     oracle = np.mean([forecast_train.series_metrics(p["y"].to_numpy(), kept * p["expected_units"].to_numpy(), histories[sid])["mase"]
                       for sid, p in actual.groupby("series_id")])
-    hold = result.holdout[(result.holdout["forecaster"] == forecast_train.SELECTED)
-                          & result.holdout["series_id"].str.match(r"category:\d+:units")]
-    units_hold = forecast_train.latest(hold)
 
     def covered(h, nominal):
         return float(((h["y"] >= h[f"lo{nominal}"]) & (h["y"] <= h[f"hi{nominal}"])).mean())
 
-    sel, naive, flat = forecast_train.SELECTED, "seasonal_naive", "window_mean"
+    sel, naive, flat = forecast_train.best(result), "seasonal_naive", "window_mean"
+    hold = forecast_train.latest(result.holdout[result.holdout["forecaster"] == sel])
+    units_hold = hold[hold["series_id"].str.match(r"category:\d+:units")]
     chosen = forecast_train.latest(result.per_series[result.per_series["forecaster"] == sel])["model"]
     return {
         "series": int(data.history["series_id"].nunique()), "holdout_origin": str(data.origin.date()),
         "gate_windows": len(data.origins()), "seconds": seconds, "cpu_seconds": cpu_seconds,
-        "models_chosen": ", ".join(f"{k} x{v}" for k, v in chosen.value_counts().items()),
+        "shipped": sel, "models_chosen": ", ".join(f"{k} x{v}" for k, v in chosen.value_counts().items()),
+        "per_series_selection_units_mase": float(mase[(forecast_train.SELECTED, "units")]),
+        "every_series_coverage_80": covered(hold, 80), "every_series_coverage_95": covered(hold, 95),
+        "units_coverage_80": covered(units_hold, 80), "units_coverage_95": covered(units_hold, 95),
         "selected_units_mase": float(mase[(sel, "units")]),
         "naive_units_mase": float(mase[(naive, "units")]),
         "window_mean_units_mase": float(mase[(flat, "units")]),
@@ -154,9 +156,8 @@ def evaluate_forecast(con, truth_dir) -> dict:
         "best_baseline_units_mase": float(min(mase[(naive, "units")], mase[(flat, "units")])),
         "revenue_ratio": float(mase[(sel, "revenue_usd")] / mase[(naive, "revenue_usd")]),
         "bias": float(latest[(latest["forecaster"] == sel) & (latest["measure"] == "units")]["bias"].mean()),
-        "coverage_80": selected["latest_category_coverage_80"], "coverage_95": selected["latest_category_coverage_95"],
-        "windows_coverage_80": selected["category_coverage_80"], "windows_coverage_95": selected["category_coverage_95"],
-        "units_coverage_80": covered(units_hold, 80), "units_coverage_95": covered(units_hold, 95),
+        "coverage_80": shipped["latest_category_coverage_80"], "coverage_95": shipped["latest_category_coverage_95"],
+        "windows_coverage_80": shipped["category_coverage_80"], "windows_coverage_95": shipped["category_coverage_95"],
     }
 
 
@@ -179,14 +180,16 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
          "at or below", forecast["selected_units_mase"] <= forecast["best_baseline_units_mase"] + 1e-12),
         ("forecast MASE, category revenue", f"{forecast['selected_revenue_mase']:.3f} vs seasonal naive "
          f"{forecast['naive_revenue_mase']:.3f}", f"ratio {forecast['revenue_ratio']:.3f}", "(reported)", True),
-        ("80% interval coverage, categories", f"{forecast['coverage_80']:.3f} (units only {forecast['units_coverage_80']:.3f}; "
+        ("80% interval coverage, holdout", f"{forecast['every_series_coverage_80']:.3f} of every series' days "
+         f"(categories {forecast['coverage_80']:.3f}, their units {forecast['units_coverage_80']:.3f}; categories on "
          f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_80']:.3f})",
-         f"{100 * (forecast['coverage_80'] - 0.8):+.1f} points", "within 5 points",
-         abs(forecast["coverage_80"] - 0.8) <= COVERAGE_TOLERANCE),
-        ("95% interval coverage, categories", f"{forecast['coverage_95']:.3f} (units only {forecast['units_coverage_95']:.3f}; "
+         f"{100 * (forecast['every_series_coverage_80'] - 0.8):+.1f} points", "within 5 points",
+         abs(forecast["every_series_coverage_80"] - 0.8) <= COVERAGE_TOLERANCE),
+        ("95% interval coverage, holdout", f"{forecast['every_series_coverage_95']:.3f} of every series' days "
+         f"(categories {forecast['coverage_95']:.3f}, their units {forecast['units_coverage_95']:.3f}; categories on "
          f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_95']:.3f})",
-         f"{100 * (forecast['coverage_95'] - 0.95):+.1f} points", "within 5 points",
-         abs(forecast["coverage_95"] - 0.95) <= COVERAGE_TOLERANCE),
+         f"{100 * (forecast['every_series_coverage_95'] - 0.95):+.1f} points", "within 5 points",
+         abs(forecast["every_series_coverage_95"] - 0.95) <= COVERAGE_TOLERANCE),
     ]
     lines = [
         f"Demo shop: {config.get('customers')} customers, {config.get('days')} days, seed {config.get('seed')}; "
@@ -194,7 +197,7 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
         f"Churn holdout: {churn['customers']} customers at cutoff {churn['cutoff']}, {churn['window_days']}-day window, "
         f"churn rate {churn['base_rate']:.2f}. Fraud holdout: {fraud['payments']} payments from {fraud['holdout_from']}, "
         f"{fraud['chargebacks']} chargebacks. Forecast holdout: the 28 days after {forecast['holdout_origin']}, "
-        f"{forecast['series']} series; models chosen: {forecast['models_chosen']}; forecasting fit "
+        f"{forecast['series']} series; ships {forecast['shipped']} (models {forecast['models_chosen']}); forecasting fit "
         f"{forecast['seconds']:.1f} s wall, {forecast['cpu_seconds']:.1f} s CPU.",
         "",
         "| measure | model vs reference | figure | target | met |",

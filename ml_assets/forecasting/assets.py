@@ -129,7 +129,7 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
             result.metrics[name], model, example, model.predict(example), figures,
         )
     scores = {n: m[FAMILY.metric] for n, m in result.metrics.items()}
-    best = min(scores, key=lambda n: (scores[n], n != T.SELECTED))  # a tie goes to the per-series selection
+    best = T.best(result, FAMILY.metric)
     others = {n: v for n, v in scores.items() if n != best}
     version = registry.register_challenger(client, FAMILY, runs[best].model_uri, scores[best], others,
                                            champion_score, champion_at, tags, candidate=best,

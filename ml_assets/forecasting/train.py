@@ -183,6 +183,13 @@ def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOW
     return result
 
 
+def best(result: ForecastTraining, metric: str = "mase_category") -> str:
+    """The forecaster that ships: the lowest mean MASE over the gate windows; a tie goes to the
+    per-series selection (on the demo shop it chooses the 28-day mean for every series)."""
+    scores = {n: m[metric] for n, m in result.metrics.items()}
+    return min(scores, key=lambda n: (scores[n], n != SELECTED))
+
+
 def latest(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of the latest gate window (the forecasters that are registered)."""
     return frame[frame["window"] == frame["window"].max()]
