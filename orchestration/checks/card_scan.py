@@ -3,11 +3,11 @@
 Independent of extraction's masking (orchestration/lakehouse/pii.py) on purpose, and looser: a
 number the masking misses is what this scanner exists to catch, so it must not share its blind
 spots. It normalizes text the same way (NFKC, any script's digits), then joins digit groups across
-gaps of up to ``SCAN_MAX_GAP`` characters of any kind, up to two of them letters ("4539x1488"),
-but not a list's comma,
+gaps of up to ``SCAN_MAX_GAP`` characters that are not letters (nor a list's comma), or of one or two
+letters with no space around them ("4539x1488"),
 and flags every stretch of whole groups of 13-19 digits that passes Luhn, in any issuer range or
-none. Identifiers that fill whole columns (UUIDs, hex ids, keyed tokens) are set aside, as the
-masking does: a random one holds such a stretch too often for a blocking check.
+none. Identifiers that fill whole columns (ISO times, UUIDs, hex ids, keyed tokens) are set aside,
+as the masking does: a random one holds such a stretch too often for a blocking check.
 
 DuckDB's RE2 pre-filter finds the few values with 13 digits close together; only those go through
 the test in Python, so a scan of millions of rows takes seconds.
@@ -33,23 +33,28 @@ ALLOWED_TEST_NUMBERS = frozenset({"4111111111111111", "4242424242424242", "55555
 _SCAN_DIGITS = {cp: str(unicodedata.decimal(chr(cp))) for cp in range(0x80, 0x20000) if chr(cp).isdecimal()}
 # Any character but a digit or a list's comma (", ", '", "': the items of a list, as the masking says).
 _GAP_CHAR = r"""(?:(?!,[\s"']|["'],)[\W_])"""
+# A gap: up to SCAN_MAX_GAP characters that are neither digits nor a list's comma, or up to two letters
+# with no space around them ("4539x1488", "4539ab1488"; "paid 123.45 on 2026-05-12" is prose).
 _SCAN_CHAIN = re.compile(
-    r"[0-9]+(?:(?=[^0-9]{1,%d}[0-9])%s*(?:[^\W\d_]%s*){0,2}[0-9]+)*" % (SCAN_MAX_GAP, _GAP_CHAR, _GAP_CHAR)
+    r"[0-9]+(?:(?:%s{1,%d}|[^\W\d_]{1,2})[0-9]+)*" % (_GAP_CHAR, SCAN_MAX_GAP)
 )
 _SCAN_GROUP = re.compile(r"[0-9]+")
-# Set aside as the masking does: UUIDs, hex ids of 32, 40 or 64 characters with a letter; and keyed
+# Set aside as the masking does: ISO dates and times, UUIDs, hex ids of 32, 40 or 64 characters with a letter; and keyed
 # tokens (base32, orchestration/lakehouse/pii.py) unless one holds 13 digits in a row.
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _HEX_ID = r"[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}"
+_ISO_DATETIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 _SCAN_IDENTIFIER = re.compile(
-    r"(?<![0-9A-Za-z])(?:%s|(?=[0-9]*[a-fA-F])(?:%s)|[a-z2-7]{52})(?![0-9A-Za-z])" % (_UUID, _HEX_ID)
+    r"(?<![0-9A-Za-z])(?:%s|%s|(?=[0-9]*[a-fA-F])(?:%s)|[a-z2-7]{52})(?![0-9A-Za-z])" % (_ISO_DATETIME, _UUID, _HEX_ID)
 )
 _THIRTEEN_DIGITS = re.compile(r"[0-9]{13}")
 
-# For DuckDB (RE2): ASCII values with 13 digits, each at most SCAN_MAX_GAP characters from the next,
-# unless the whole value is one identifier (an all-digit one is too long to be a card number anyway);
-# values with a non-ASCII character: 13 numeric characters.
-SCAN_PREFILTER = r"[0-9](?:[^0-9]{0,%d}[0-9]){12}" % SCAN_MAX_GAP
+# For DuckDB (RE2): values with 13 digits, each at most SCAN_MAX_GAP non-letters or two letters from
+# the next (a non-ASCII character counts as a non-letter), unless the whole value is one identifier (an
+# all-digit one is too long to be a card number anyway); values holding a character NFKC may turn into
+# a digit: 13 numeric characters of any script.
+SCAN_PREFILTER = r"[0-9](?:(?:[^0-9A-Za-z]{0,%d}|[A-Za-z]{1,2})[0-9]){12}" % SCAN_MAX_GAP
+SCAN_NEEDS_UNICODE = r"[^\x00-\x7F\pL\pM\pP\pS\pZ]"  # a character NFKC may make a digit (or drop)
 SCAN_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
 # (a keyed token with 13 digits in a row is set aside here but not by find_pans: harmless, never seen)
 SCAN_WHOLE_IDENTIFIER = f"{_UUID}|{_HEX_ID}|[a-z2-7]{{52}}"
@@ -108,7 +113,8 @@ def prefilter_sql(column: str) -> str:
         f"length({column}) >= {SCAN_MIN_DIGITS} AND CASE WHEN strlen({column}) = length({column}) "
         f"THEN regexp_matches({column}, '{SCAN_PREFILTER}') "
         f"AND NOT regexp_full_match({column}, '{SCAN_WHOLE_IDENTIFIER}') "
-        f"ELSE regexp_matches({column}, '{SCAN_PREFILTER_UNICODE}') END"
+        f"ELSE regexp_matches({column}, '{SCAN_PREFILTER}') OR (regexp_matches({column}, '{SCAN_NEEDS_UNICODE}') "
+        f"AND regexp_matches({column}, '{SCAN_PREFILTER_UNICODE}')) END"
     )
 
 

@@ -35,7 +35,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from orchestration.checks.card_scan import SCAN_PREFILTER, SCAN_PREFILTER_UNICODE, find_pans, masked_pan, prefilter_sql
+from orchestration.checks.card_scan import (
+    SCAN_NEEDS_UNICODE,
+    SCAN_PREFILTER,
+    SCAN_PREFILTER_UNICODE,
+    find_pans,
+    masked_pan,
+    prefilter_sql,
+)
 from orchestration.settings import Settings
 
 HOME_SCANS_TABLE = "raw.home_pan_scans"
@@ -202,10 +209,13 @@ def _scan_arrow(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _candidate_rows(values: pa.ChunkedArray) -> list[int]:
+    """The scanner's pre-filter (card_scan.prefilter_sql) in pyarrow."""
     hits = pc.fill_null(pc.match_substring_regex(values, SCAN_PREFILTER), False)
-    non_ascii = pc.fill_null(pc.invert(pc.string_is_ascii(values)), False)
-    unicode_hits = pc.and_(non_ascii, pc.fill_null(pc.match_substring_regex(values, SCAN_PREFILTER_UNICODE), False))
-    return pc.indices_nonzero(pc.or_(hits, unicode_hits)).to_pylist()
+    unusual = pc.fill_null(pc.match_substring_regex(values, SCAN_NEEDS_UNICODE), False)
+    if pc.any(unusual).as_py():
+        unicode_hits = pc.fill_null(pc.match_substring_regex(values, SCAN_PREFILTER_UNICODE), False)
+        hits = pc.or_(hits, pc.and_(unusual, unicode_hits))
+    return pc.indices_nonzero(hits).to_pylist()
 
 
 def _scan_sqlite(path: Path) -> Iterator[tuple[str, str]]:

@@ -17,6 +17,7 @@ from orchestration.lakehouse.pii import (
     CANDIDATE_PREFILTER,
     CANDIDATE_PREFILTER_UNICODE,
     MIN_CARD_CHARS,
+    NEEDS_UNICODE_PREFILTER,
     keyed_token,
     mask_card_numbers,
 )
@@ -87,11 +88,13 @@ def _mask_text_column(values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, int]:
 
 def candidate_rows(values: pa.ChunkedArray) -> list[int]:
     """Positions of the values the pre-filters pass: the ASCII pattern over every value, the
-    13-numeric-characters one only over values with a non-ASCII character (other scripts' digits)."""
+    13-numeric-characters one only over values with a character NFKC may turn into a digit."""
     ascii_hits = pc.fill_null(pc.match_substring_regex(values, CANDIDATE_PREFILTER), False)
     rows = set(pc.indices_nonzero(ascii_hits).to_pylist()) if pc.any(ascii_hits).as_py() else set()
     non_ascii = pc.indices_nonzero(pc.fill_null(pc.invert(pc.string_is_ascii(values)), False))
     if len(non_ascii):
-        unicode_hits = pc.match_substring_regex(pc.take(values, non_ascii), CANDIDATE_PREFILTER_UNICODE)
-        rows.update(pc.filter(non_ascii, pc.fill_null(unicode_hits, False)).to_pylist())
+        subset = pc.take(values, non_ascii)
+        unusual = pc.fill_null(pc.match_substring_regex(subset, NEEDS_UNICODE_PREFILTER), False)
+        unicode_hits = pc.and_(unusual, pc.fill_null(pc.match_substring_regex(subset, CANDIDATE_PREFILTER_UNICODE), False))
+        rows.update(pc.filter(non_ascii, unicode_hits).to_pylist())
     return sorted(rows)

@@ -8,8 +8,8 @@ How the detector reads text:
 
 1. Unicode NFKC, then every decimal digit of any script becomes its ASCII digit: full-width,
    Arabic-Indic, Devanagari, superscript or circled digits, no-break and thin spaces all count.
-2. Identifiers are set aside: UUIDs (a random one often holds 8-4-4 digit-only groups) and hex ids
-   of 32, 40 or 64 characters (a 32-character one holds a 13-digit run now and then).
+2. Identifiers are set aside: ISO dates and times, UUIDs (a random one often holds 8-4-4 digit-only
+   groups) and hex ids of 32, 40 or 64 characters (a 32-character one holds a 13-digit run now and then).
 3. A *chain* is a run of digit groups split by separators: runs of at most ``MAX_SEPARATOR``
    characters that are neither letters nor digits (space, dash, dot, slash, underscore, newline,
    zero-width space, ...). A letter ends a chain, but letters may touch the digits; so does a "+",
@@ -37,10 +37,13 @@ MIN_CARD_CHARS = MIN_DIGITS
 # Supersets of the candidates, cheap enough for a vectorised pre-filter (pyarrow and DuckDB use RE2:
 # no look-around, no back-references). RE2 runs ASCII classes far faster than Unicode ones, so
 # the ASCII pattern (13 digits, each at most MAX_SEPARATOR non-alphanumeric characters from the
-# next; a non-ASCII character counts as a separator) goes over every value, and values with a
-# non-ASCII character only need 13 numeric characters of any script (NFKC never makes a letter a
-# digit, so whatever the detector finds passes one of them).
+# next; a non-ASCII character counts as a separator) goes over every value. Only a value holding a
+# character that may become a digit or vanish under NFKC (one outside ASCII, letters, marks,
+# punctuation, symbols and spaces: other scripts' digits, zero-width characters) also needs the
+# Unicode one, 13 numeric characters of any script. NFKC never makes a letter a digit, so whatever
+# the detector finds passes one of them.
 CANDIDATE_PREFILTER = r"[0-9](?:[^a-zA-Z0-9]{0,4}[0-9]){12}"
+NEEDS_UNICODE_PREFILTER = r"[^\x00-\x7F\pL\pM\pP\pS\pZ]"
 CANDIDATE_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
 
 # A separator character; a comma followed by a space or a quote (or a quote by a comma) separates
@@ -48,10 +51,13 @@ CANDIDATE_PREFILTER_UNICODE = r"(?:\pN\PN*){13}"
 _SEPARATOR = r"""(?:(?!,[\s"']|["'],)(?:[^\w+]|_))"""
 _CHAIN = re.compile(r"[0-9]+(?:%s{1,%d}[0-9]+)*" % (_SEPARATOR, MAX_SEPARATOR))
 _GROUP = re.compile(r"[0-9]+")
-# Identifiers set aside before the search: UUIDs, and hex digests or ids of 32, 40 or 64 characters
-# (MD5, UUIDs without dashes as MLflow's run ids, SHA-1, SHA-256) with at least one letter.
+# Identifiers set aside before the search: ISO dates and times ("2026-10-12 22:49:51.710" is 17
+# digits), UUIDs, and hex digests or ids of 32, 40 or 64 characters (MD5, UUIDs without dashes as
+# MLflow's run ids, SHA-1, SHA-256) with at least one letter.
+ISO_DATETIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
 _IDENTIFIER = re.compile(
-    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?<![0-9A-Za-z])(?:" + ISO_DATETIME + "|"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     r"|(?=[0-9]*[a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}))(?![0-9A-Za-z])"
 )
 
