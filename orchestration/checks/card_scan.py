@@ -87,7 +87,8 @@ def find_pans(text: str | None, allowlist: frozenset[str] = ALLOWED_TEST_NUMBERS
                 digits += groups[j]
                 if len(digits) > SCAN_MAX_DIGITS:
                     break
-                if len(digits) >= SCAN_MIN_DIGITS and luhn_passes(digits) and digits not in allowlist:
+                if (len(digits) >= SCAN_MIN_DIGITS and luhn_passes(digits) and digits not in allowlist
+                        and digits.strip(digits[0])):  # "0000 0000 0000 0000" is a placeholder
                     hit = (j, digits)
             if hit is None:
                 i += 1
