@@ -224,3 +224,22 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
     scan = scan_iceberg_table(duckdb_extensions.connect(mariadb_shop.duckdb_extension_dir), "raw.support_tickets", ice)
     assert scan.rows == len(bodies) and scan.passed, scan.samples
     assert scan_home(mariadb_shop).findings == []
+
+
+def test_the_compliance_scan_rereads_only_what_changed_and_every_file_with_a_finding(shoplake_home):
+    from orchestration.checks.home_scan import scan_and_record
+    from orchestration.lakehouse.catalog import load_catalog
+
+    generate_shop(ShopConfig(customers=100, days=20, seed=6), shoplake_home.source_url, shoplake_home.truth_dir,
+                  progress=False)
+    (shoplake_home.home / "notes.txt").write_text("refund to 4539 1488 0343 6467\n")
+    first = scan_and_record(shoplake_home, "run-1")
+    assert first.files >= 10 and first.unchanged == 0 and len(first.findings) == 1
+    (shoplake_home.home / "later.log").write_text("card 5425233430109903 declined\n")
+    second = scan_and_record(shoplake_home, "run-2")
+    # the generator's files were clean and have not changed; the two files with a card number are read
+    # (and so are the files the first scan itself wrote: the findings table and the scan state)
+    assert second.unchanged == len(first.clean)
+    assert sorted(f.number for f in second.findings) == ["453914******6467", "542523******9903"]
+    rows = load_catalog(shoplake_home).load_table("raw.home_pan_scans").scan().to_arrow().to_pylist()
+    assert {(r["scan_id"], r["findings"]) for r in rows} == {("run-1", 1), ("run-2", 2)}

@@ -46,6 +46,7 @@ from orchestration.checks.card_scan import (
 from orchestration.settings import Settings
 
 HOME_SCANS_TABLE = "raw.home_pan_scans"
+STATE_FILE = "home_scan_state.json"  # under <home>/lakehouse: the files the last scans found clean
 MAX_REPORTED = 50  # findings kept in the table's detail column
 _CHUNK = 8 << 20
 _COUNTING_KEY = re.compile(r"(?:^|[-_ .])(?:id|ids|ms|size|bytes|count|records|files|rows|seconds|time|timestamp|"
@@ -71,7 +72,8 @@ HOME_SCANS_SCHEMA = pa.schema([
     ("scan_id", pa.string()),  # the Dagster run id, or "cli-<time>" for a scan from the command line
     ("scanned_at", pa.timestamp("us")),
     ("root", pa.string()),
-    ("files_scanned", pa.int64()),
+    ("files_scanned", pa.int64()),  # read by this scan
+    ("files_unchanged", pa.int64()),  # found clean by an earlier scan and not changed since
     ("bytes_scanned", pa.int64()),
     ("findings", pa.int64()),
     ("detail", pa.string()),  # "file: location: 453914******6467" lines, at most MAX_REPORTED
@@ -96,14 +98,20 @@ class HomeScan:
     bytes: int = 0
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    unchanged: int = 0  # files left as they were when an earlier scan found them clean
+    clean: dict[str, list[int]] = field(default_factory=dict)  # path -> [size, mtime_ns] of every clean file
 
     @property
     def passed(self) -> bool:
         return not self.findings
 
 
-def scan_home(settings: Settings, root: Path | None = None) -> HomeScan:
-    """Scan every file under ``root`` (default: the home)."""
+def scan_home(
+    settings: Settings, root: Path | None = None, known_clean: dict[str, list[int]] | None = None
+) -> HomeScan:
+    """Scan every file under ``root`` (default: the home), but the ones ``known_clean`` (path -> [size,
+    mtime_ns], from an earlier scan's ``clean``) lists with their size and modification time unchanged."""
+    known_clean = known_clean or {}
     root = Path(root or settings.home).resolve()
     scan = HomeScan(root=str(root))
     left_out = _left_out(settings)
@@ -115,14 +123,21 @@ def scan_home(settings: Settings, root: Path | None = None) -> HomeScan:
                 scan.skipped.append(f"{prefix}: {left_out[prefix]}")
             continue
         try:
-            size = path.stat().st_size
-            for location, digits in _scan_file(path):
-                scan.findings.append(Finding(str(path), location, masked_pan(digits)))
+            stat = path.stat()
+            signature = [stat.st_size, stat.st_mtime_ns]
+            if known_clean.get(str(path)) == signature:
+                scan.unchanged += 1
+                scan.clean[str(path)] = signature
+                continue
+            found = [Finding(str(path), location, masked_pan(digits)) for location, digits in _scan_file(path)]
         except (OSError, sqlite3.Error, duckdb.Error, pa.ArrowException) as exc:
             scan.skipped.append(f"{path}: unreadable ({str(exc).splitlines()[0]})")
             continue
+        scan.findings += found
+        if not found:
+            scan.clean[str(path)] = signature
         scan.files += 1
-        scan.bytes += size
+        scan.bytes += stat.st_size
     return scan
 
 
@@ -210,6 +225,8 @@ def _scan_arrow(path: Path) -> Iterator[tuple[str, str]]:
 
 def _candidate_rows(values: pa.ChunkedArray) -> list[int]:
     """The scanner's pre-filter (card_scan.prefilter_sql) in pyarrow."""
+    if len(values) == 0:  # pyarrow 25's indices_nonzero crashes (SIGSEGV) on a chunked array without chunks
+        return []
     hits = pc.fill_null(pc.match_substring_regex(values, SCAN_PREFILTER), False)
     unusual = pc.fill_null(pc.match_substring_regex(values, SCAN_NEEDS_UNICODE), False)
     if pc.any(unusual).as_py():
@@ -346,7 +363,8 @@ def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
 
     row = pa.Table.from_pylist([{
         "scan_id": scan_id, "scanned_at": dt.datetime.now(dt.UTC).replace(tzinfo=None), "root": scan.root,
-        "files_scanned": scan.files, "bytes_scanned": scan.bytes, "findings": len(scan.findings),
+        "files_scanned": scan.files, "files_unchanged": scan.unchanged, "bytes_scanned": scan.bytes,
+        "findings": len(scan.findings),
         "detail": "\n".join(f.line() for f in scan.findings[:MAX_REPORTED]) or None,
         "skipped": "\n".join(scan.skipped) or None,
     }], schema=HOME_SCANS_SCHEMA)
@@ -355,7 +373,27 @@ def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
 
 
 def scan_and_record(settings: Settings, scan_id: str) -> HomeScan:
-    """The compliance step: scan the whole home, keep the outcome for ``prod.compliance_report``."""
-    scan = scan_home(settings)
+    """The compliance step: scan the whole home, keep the outcome for ``prod.compliance_report``.
+
+    Files found clean before and unchanged since (Iceberg's data and metadata files never change) are
+    not read again; a change to the scanner's code rescans everything."""
+    state_path = settings.home / "lakehouse" / STATE_FILE
+    version = _scanner_version()
+    known = {}
+    if state_path.exists():
+        state = json.loads(state_path.read_text())
+        known = state.get("clean", {}) if state.get("version") == version else {}
+    scan = scan_home(settings, known_clean=known)
     record_home_scan(settings, scan, scan_id)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps({"version": version, "clean": scan.clean}))
     return scan
+
+
+def _scanner_version() -> str:
+    import hashlib
+
+    from orchestration.checks import card_scan
+
+    digest = hashlib.sha256(Path(card_scan.__file__).read_bytes() + Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
