@@ -99,6 +99,7 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
     champion_score = None
     if champion is not None:
         champion_score = _champion_score(champion, champion_at, data, context.log)
+        context.log.info(f"champion v{champion_at} on the same gate windows: {FAMILY.metric} {champion_score:.4f}")
 
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
@@ -110,6 +111,7 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
     plotted = [s for s in sorted(names) if s.startswith("category:") and s.endswith(":units")][:PLOTTED_SERIES]
     cats = [s for s in sorted(names) if s.startswith("category:")]
     runs = {}
+    logging_started, logging_cpu = time.perf_counter(), time.process_time()
     latest_rows, latest_days = T.latest(result.per_series), T.latest(result.holdout)
     for name, model in result.forecasters.items():
         hold = latest_days[latest_days["forecaster"] == name]
@@ -128,6 +130,9 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
             experiment_id, f"forecasting_{name}", {**tags, "candidate": name}, {**params, "candidate": name},
             result.metrics[name], model, example, model.predict(example), figures,
         )
+        context.log.info(f"logged {name} to MLflow (run {runs[name].run_id})")
+    context.log.info(f"{len(runs)} forecasters logged with their plots in {time.perf_counter() - logging_started:.1f} s "
+                     f"({time.process_time() - logging_cpu:.1f} s CPU)")
     scores = {n: m[FAMILY.metric] for n, m in result.metrics.items()}
     best = T.best(result, FAMILY.metric)
     others = {n: v for n, v in scores.items() if n != best}
