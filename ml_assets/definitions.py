@@ -1,8 +1,10 @@
 """Every ML asset and asset check, for orchestration.definitions to load.
 
-Per family (churn, fraud, forecasting): ``ml/<family>_model`` trains and registers a challenger, the
-blocking check ``<family>_challenger_beats_champion`` gates it, ``ml/<family>_promotion`` moves
-``@champion``, and the scoring assets publish ``prod.*`` tables from ``@champion``.
+Per family (churn, fraud, forecasting): ``ml/<family>_model`` backtests the candidates (baselines
+included) and registers the best as challenger, or skips with its reason when the data cannot support
+training; the blocking check ``<family>_challenger_beats_champion`` gates it (a loss is a WARN);
+``ml/<family>_promotion`` moves ``@champion``; the scoring assets publish ``prod.*`` tables from
+``@champion``. Each outcome lands in prod.compliance_report (ml_assets/registry.py).
 """
 
 from ml_assets.churn.assets import CHURN_ASSETS, CHURN_CHECKS

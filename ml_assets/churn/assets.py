@@ -3,6 +3,7 @@ gate it (the blocking check ``churn_challenger_beats_champion``), promote it (``
 then score every customer with ``@champion`` (``prod/churn_scores``)."""
 
 
+import time
 from dataclasses import replace
 
 import dagster as dg
@@ -110,10 +111,12 @@ def _train(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, setti
             names, contrib = T.contributions(cand.pipeline, data.holdout)
             figures["feature_importance"] = reporting.importance_figure(names, np.abs(contrib).mean(0), "churn XGBoost")
             cand_params.update(config.xgboost_params().__dict__)
+        started = time.perf_counter()
         runs[name] = tracking.log_candidate(
             experiment_id, f"churn_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
             cand.pipeline, example, cand.pipeline.predict_proba(example)[:, 1], figures,
         )
+        context.log.info(f"logged churn candidate {name} to MLflow in {time.perf_counter() - started:.1f}s")
     best = result.best
     others = {T.NO_SKILL: T.NO_SKILL_AUC, **{n: result.score(n) for n in result.candidates if n != best}}
     version = registry.register_challenger(client, FAMILY, runs[best].model_uri, result.score(best), others,

@@ -7,6 +7,7 @@ With chargeback labels the supervised and the unsupervised candidate compete; wi
 unsupervised detector scores alone. ``prod.fraud_scores.scoring_mode`` says which kind of model
 scored each payment."""
 
+import time
 from dataclasses import replace
 
 import dagster as dg
@@ -131,10 +132,12 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
         cand_params = {**params, "candidate": name}
         if name == T.CHALLENGER:
             cand_params.update(config.xgboost_params().__dict__)
+        started = time.perf_counter()
         runs[name] = tracking.log_candidate(
             experiment_id, f"fraud_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
             cand.pipeline, example, T.predict_score(cand.pipeline, example), figures,
         )
+        context.log.info(f"logged fraud candidate {name} to MLflow in {time.perf_counter() - started:.1f}s")
     if data.mode == T.SUPERVISED:
         best = result.best
         others = {T.NO_SKILL: result.chargeback_rate, **{n: result.backtest[n] for n in result.candidates if n != best}}
