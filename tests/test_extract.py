@@ -341,3 +341,23 @@ def test_an_unreachable_source_is_retried_then_fails_in_one_line(shoplake_home, 
     description = failure.step_failure_data.user_failure_data.description
     assert description.startswith("cannot connect to the source database mysql://shop:***@127.0.0.1:1/shop: ")
     assert "\n" not in description and "secret" not in description
+
+
+def test_a_row_written_while_the_read_runs_is_not_taken_for_one_from_the_future(source, monkeypatch):
+    real_clock = SourceDatabase.clock
+    readings = []
+
+    def clock(db):
+        now = real_clock(db)
+        readings.append(now)
+        # the first reading (before the rows) as if taken ten minutes before a write the read then saw
+        return now - dt.timedelta(minutes=10) if len(readings) == 1 else now
+
+    just_written = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
+    just_written = just_written.replace(microsecond=just_written.microsecond // 1000 * 1000)
+    insert(source, PAYMENTS, [payment(1, T0), payment(2, just_written)])
+    monkeypatch.setattr(SourceDatabase, "clock", clock)
+    result = et.extract_table(PAYMENTS, source, run_id="run-1")
+    assert len(readings) == 2  # read again after the rows, since one was past the first reading
+    assert (result.inserted, result.rows_from_the_future) == (2, 0)
+    assert result.watermark == just_written.isoformat(timespec="milliseconds")

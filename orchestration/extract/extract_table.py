@@ -7,10 +7,11 @@ appends all of it in ONE Iceberg commit whose snapshot properties carry the new 
 Dagster run id. The watermark is read back from the table itself, so a crash anywhere before the
 commit leaves raw untouched and the next run re-reads; a crash after it finds nothing new to add.
 
-The watermark never passes the source's own clock (read before the rows): a row stamped in the
-future (a wrong client clock, a typo) is extracted and counted, but cannot move the cursor past
-changes the source has yet to make. Such rows are simply read again by later runs, and skipped
-there because raw already holds their version.
+The watermark never passes the source's own clock: a row stamped in the future (a wrong client
+clock, a typo) is extracted and counted, but cannot move the cursor past changes the source has yet
+to make. Such rows are simply read again by later runs, and skipped there because raw already holds
+their version. The clock is read before the rows and, when some row is ahead of it, once more after
+them: a row written while the read ran is then not mistaken for one from the future.
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def extract_table(
     since = newest - lookback if newest else None
     extracted_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     counts = {"insert": 0, "update": 0, "delete": 0}
-    rows_read = masked = future = invalid = 0
+    rows_read = masked = invalid = 0
+    newest_read = None
+    ahead: list[pa.ChunkedArray] = []  # stamps past the clock read before the rows
 
     state_path = None
     # The key-only scan for deletes runs on its own connection while the changed rows are read and
@@ -124,8 +127,8 @@ def extract_table(
         for rows in read_changed_rows(db, table, since, chunk_rows):
             rows_read += rows.num_rows
             stamps = rows.column("updated_at")
-            future += pc.sum(pc.greater(stamps, pa.scalar(source_now, stamps.type))).as_py() or 0
-            newest = _latest(newest, pc.max(stamps).as_py(), source_now)
+            ahead.append(stamps.filter(pc.greater(stamps, pa.scalar(source_now, stamps.type))))
+            newest_read = max(filter(None, [newest_read, pc.max(stamps).as_py()]), default=None)
             invalid_values = rows.column(INVALID_VALUES)
             invalid += len(invalid_values) - invalid_values.null_count
             protected, n_masked = protect(table, rows.drop_columns([INVALID_VALUES]), settings.pii_key)
@@ -139,6 +142,10 @@ def extract_table(
                 if pending is not None:
                     tx.append(_with_metadata(pending, target, extracted_at, run_id))
                 pending = changes
+        if any(len(a) for a in ahead):
+            source_now = db.clock()
+        future = sum(pc.sum(pc.greater(a, pa.scalar(source_now, a.type))).as_py() or 0 for a in ahead)
+        newest = _latest(newest, newest_read, source_now)
         keys = None if keys_future is None else keys_future.result()
         markers = None if keys is None else _delete_markers(
             state.gone(keys, changed_keys), pa.schema([*protected_schema(table), INVALID_FIELD])
@@ -184,8 +191,8 @@ def extract_table(
 
 
 def _latest(newest: dt.datetime | None, read: dt.datetime | None, source_now: dt.datetime) -> dt.datetime | None:
-    """The watermark after a chunk whose greatest updated_at is ``read`` (None: an empty chunk, or
-    only NULL stamps): never behind what was read, never ahead of the source's clock."""
+    """The watermark once the greatest updated_at read is ``read`` (None: no row, or only NULL
+    stamps): never behind the previous one, never ahead of the source's clock."""
     if read is None:
         return newest
     read = min(read, source_now)
