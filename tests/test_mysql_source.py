@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from decimal import Decimal
 
@@ -317,3 +318,52 @@ def test_a_refused_connection_is_worth_a_retry_a_wrong_password_is_not(mysql_sou
     with pytest.raises(SourceUnavailable) as denied:
         SourceDatabase(settings.source_url.replace("root@", "root:wrong@")).connect()
     assert (refused.value.transient, denied.value.transient) == (True, False)
+
+
+def _edge_values(column: schema.Column, high: bool) -> tuple[str, object]:
+    """(SQL literal, value raw must hold) for a value MySQL accepts at one end of a column's type."""
+    t = column.sql_type.upper()
+    integers = {"BIGINT": 63, "INT": 31, "SMALLINT": 15}
+    if t in integers:
+        n = 2 ** integers[t] - 1 if high else -(2 ** integers[t])
+        return str(n), n
+    if t == "TINYINT(1)":
+        return ("127", True) if high else ("-128", True)
+    if m := re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", t):
+        digits = "9" * (int(m[1]) - int(m[2])) + "." + "9" * int(m[2])
+        return (digits, Decimal(digits)) if high else (f"-{digits}", Decimal(f"-{digits}"))
+    if t == "JSON":
+        return ("'{\"k\": \"😀\"}'", '{"k": "😀"}') if high else ("'[]'", "[]")
+    if t == "DATE":
+        return ("'9999-12-31'", dt.date(9999, 12, 31)) if high else ("'1985-00-00'", None)
+    if t == "DATETIME(3)":
+        return ("'9999-12-31 23:59:59.999'", dt.datetime(9999, 12, 31, 23, 59, 59, 999000)) if high else (
+            "'2020-05-00 10:00:00.000'", None)
+    length = int(m[1]) if (m := re.fullmatch(r"(?:VAR)?CHAR\((\d+)\)", t)) else 1000
+    return (f"'{'😀' * length}'", "😀" * length) if high else ("''", "")
+
+
+def test_every_column_at_the_ends_of_its_type_extracts_without_a_crash(mysql_source):
+    """What a non-strict MySQL accepts in every column of every table: the largest and smallest numbers,
+    4-byte UTF-8 filling a column, empty strings, partial-zero dates. Extraction reads all of it."""
+    settings, con = mysql_source
+    cur = con.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    expected = {}
+    for t in schema.TABLES:
+        for high in (True, False):
+            literals, values = zip(*(_edge_values(c, high) for c in t.columns))
+            names = ", ".join(f"`{c.name}`" for c in t.columns)
+            cur.execute(f"INSERT INTO `{t.name}` ({names}) VALUES ({', '.join(literals)})")
+            expected[(t.name, high)] = dict(zip(t.column_names, values))
+    for t in schema.TABLES:
+        result = et.extract_table(t, settings, run_id="r1")
+        assert (result.rows_read, result.inserted, result.rows_with_invalid_values) == (
+            2, 2, 1 if any(c.sql_type in ("DATE", "DATETIME(3)") for c in t.columns) else 0)
+        raw = load_catalog(settings).load_table(f"raw.{t.name}").scan().to_arrow().to_pylist()
+        key = t.primary_key[0]
+        for row in raw:
+            high = row[key] == expected[(t.name, True)][key]
+            for c in t.columns:
+                if not c.card_number:
+                    assert row[c.name] == expected[(t.name, high)][c.name], (t.name, c.name, high)
