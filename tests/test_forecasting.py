@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.errors import MalformedFrame
+from ml_assets.errors import InsufficientData, MalformedFrame
 from ml_assets.forecasting import features as FF
 from ml_assets.forecasting import train as FT
 from ml_assets.forecasting.model import (CANDIDATES, DemandForecaster, conformal_quantiles, seasonal_naive,
@@ -73,6 +73,11 @@ def test_on_unseen_days_the_forecast_beats_the_baselines_and_its_intervals_hold(
     if weekly >= 0.5:  # a flat mean cannot follow a strong week: the weekly candidates win, clearly
         assert not (chosen == "window_mean").any()
         assert selected["mase_category"] < 0.9 * m["window_mean"]["mase_category"]
+
+
+def test_too_short_a_history_says_how_much_is_needed():
+    with pytest.raises(InsufficientData, match="at least 84 days of sales history .* covers 80: load more days"):
+        FT.fit_candidates(_shop(n_series=2, days=80, weekly=0.3, seed=1))
 
 
 def _synthetic_input(days: int = 150, horizon: int = 0, seed: int = 0) -> pd.DataFrame:

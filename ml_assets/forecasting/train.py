@@ -151,6 +151,10 @@ def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOW
     result = ForecastTraining(data)
     holdouts, rows = [], []
     origins = data.origins()
+    if not origins:
+        days = (data.history["date"].max() - data.history["date"].min()).days + 1
+        raise InsufficientData(f"forecasting needs at least {MIN_DAYS} days of sales history to backtest and hold "
+                               f"out {HORIZON} days; the data covers {days}: load more days of history")
     for k, origin in enumerate(origins, 1):
         latest = origin == origins[-1]
         say(f"gate window {k}/{len(origins)}: fitting on the history to {origin.date()}, "
