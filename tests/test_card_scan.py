@@ -133,7 +133,9 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
     log.commit()
     log.close()
     (home / "dagster" / "storage" / "step.err").write_text(
-        "2026-12-07 19:45:12 +0000 - dagster - INFO - took 0.123456789012345 s\n" * 50
+        "2026-12-07 19:45:12 +0000 - dagster - INFO - took 0.123456789012345 s\n" * 48
+        + "| xgboost | 0.8534 | 0.8475 | 0.8422 | 0.8706 | 0.8475 | 0.9466 | 1.3280 |\n"
+        + "run_id: 22d2c2ec911c48a78b3836a8259bf864 file 140001325296368.npy\n"
         + "payload: {'card': '371449635398431'}\n")
     artifacts = home / "mlflow" / "artifacts" / "m-1" / "artifacts"
     artifacts.mkdir(parents=True)

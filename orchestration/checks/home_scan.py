@@ -7,8 +7,9 @@ transform DuckDB file, Dagster's SQLite event logs and compute logs, MLflow's da
 every text value goes through the leak scanner's own test (card_scan.find_pans). What machines
 write is set aside first, which the blocking checks on tables do not need: JSON is read as JSON (its
 numbers, timestamps and snapshot ids, and integer strings under a counting key such as
-"total-files-size" are not text anyone typed), and file paths, URIs, hex digests and a float's long
-fraction are not cards either.
+"total-files-size" are not text anyone typed), and file paths, URIs, hex digests, a float's long
+fraction and the lakehouse's own Iceberg snapshot ids (Dagster's events and logs quote them) are not
+cards either.
 
 Two places are left out on purpose and reported as such: the demo shop's own database (card numbers
 belong there: it is the source) and DuckDB's extension binaries.
@@ -36,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from orchestration.checks.card_scan import (
+    ALLOWED_TEST_NUMBERS,
     SCAN_NEEDS_UNICODE,
     SCAN_PREFILTER,
     SCAN_PREFILTER_UNICODE,
@@ -53,17 +55,19 @@ _COUNTING_KEY = re.compile(r"(?:^|[-_ .])(?:id|ids|ms|size|bytes|count|records|f
                            r"sequence|number|snapshot|version|watermark)s?$", re.IGNORECASE)
 _INTEGER = re.compile(r"-?[0-9]+")
 # Set aside in files, where machines name things: UUIDs, numbers under an id key, ISO dates and
-# times (an input example's "2026-09-08 00:00:00" is 14 digits), a float's long fraction, file paths and URIs
+# times (an input example's "2026-09-08 00:00:00" is 14 digits), decimal numbers (a metrics table's
+# "| 0.8138 | 0.7977 |", a float's long fraction; never a card typed with dots, which has 3 of them),
+# file paths and URIs
 # (Iceberg names files by snapshot id: snap-2449149119140389625-0-<uuid>.avro) and hex digests of
 # 12 characters or more (check versions, commit ids).
 _MACHINE_TOKENS = re.compile(
     r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9A-Za-z])"
-    r"|(?:snapshot|sequence|[a-z])[-_](?:id|number)[^0-9A-Za-z]{0,3}[0-9]+"  # Avro headers: snapshot-id, ...
+    r"|(?:snapshot|sequence|[a-z])[-_](?:id|number)[^0-9A-Za-z]{0,3}[0-9]+(?![0-9A-Za-z])"  # Avro headers: snapshot-id
     r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
-    r"|(?<![0-9.])[0-9]{1,12}\.[0-9]{5,}(?:[eE][-+]?[0-9]+)?(?![0-9]|\.[0-9])"
+    r"|(?<![0-9.])(?:[0-9]{1,12}\.[0-9]{5,}|[0-9]{1,3}\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?![0-9]|\.[0-9])"
     r"|[a-z][a-z0-9+]*://[^\s\"'<>]+"
     r"|(?<![\w.])/(?:[\w.@+=-]+/)+[\w.@+=-]*"
-    r"|[\w.=-]+\.(?:avro|parquet|json|db|duckdb|wal|log|out|err|txt|yaml|pkl|ubj)\b"
+    r"|[\w.=-]+\.(?:avro|parquet|json|db|duckdb|wal|log|out|err|txt|yaml|pkl|ubj|npy|npz|skops|arrow|csv)\b"
     r"|(?<![0-9A-Za-z])(?=[0-9]*[a-fA-F])[0-9a-fA-F]{12,}(?![0-9A-Za-z])"
 )
 _ASCII_CANDIDATE = re.compile(SCAN_PREFILTER)
@@ -111,7 +115,10 @@ def scan_home(
 ) -> HomeScan:
     """Scan every file under ``root`` (default: the home), but the ones ``known_clean`` (path -> [size,
     mtime_ns], from an earlier scan's ``clean``) lists with their size and modification time unchanged."""
+    global _known_numbers
     known_clean = known_clean or {}
+    warehouse = Path(settings.warehouse.removeprefix("file://"))
+    _known_numbers = ALLOWED_TEST_NUMBERS | snapshot_ids(warehouse)
     root = Path(root or settings.home).resolve()
     scan = HomeScan(root=str(root))
     left_out = _left_out(settings)
@@ -139,6 +146,24 @@ def scan_home(
         scan.files += 1
         scan.bytes += stat.st_size
     return scan
+
+
+# The lakehouse's own Iceberg snapshot ids (18-19 digits, written into Dagster's events and logs):
+# set by scan_home for the scan under way.
+_known_numbers: frozenset[str] = ALLOWED_TEST_NUMBERS
+_SNAPSHOT_ID = re.compile(r'"(?:snapshot-id|parent-snapshot-id|current-snapshot-id)"\s*:\s*([0-9]+)')
+
+
+def _pans(text: str) -> list[str]:
+    return find_pans(_without_machine_tokens(text), _known_numbers)
+
+
+def snapshot_ids(warehouse: Path) -> frozenset[str]:
+    """Every snapshot id any Iceberg metadata file under ``warehouse`` names."""
+    ids = set()
+    for path in warehouse.rglob("*.metadata.json") if warehouse.is_dir() else ():
+        ids.update(_SNAPSHOT_ID.findall(path.read_text(errors="replace")))
+    return frozenset(ids)
 
 
 def _left_out(settings: Settings) -> dict[Path, str]:
@@ -185,7 +210,7 @@ def _scan_parquet(path: Path) -> Iterator[tuple[str, str]]:
             if pa.types.is_dictionary(values.type):
                 values = values.cast(pa.string())
             for i in _candidate_rows(values):
-                for digits in find_pans(_without_machine_tokens(values[i].as_py())):
+                for digits in _pans(values[i].as_py()):
                     yield f"column {name}, row {offset + i}", digits
         offset += pf.metadata.row_group(group).num_rows
 
@@ -219,7 +244,7 @@ def _scan_arrow(path: Path) -> Iterator[tuple[str, str]]:
         values = table.column(name)
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             for i in _candidate_rows(values):
-                for digits in find_pans(_without_machine_tokens(values[i].as_py())):
+                for digits in _pans(values[i].as_py()):
                     yield f"column {name}, row {i}", digits
 
 
@@ -286,7 +311,7 @@ def _scan_value(value: str) -> Iterator[tuple[str, str]]:
             return
         except ValueError:
             pass
-    for digits in find_pans(_without_machine_tokens(value)):
+    for digits in _pans(value):
         yield "", digits
 
 
@@ -301,7 +326,7 @@ def _scan_json(node, where: str, key: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(node, str) and len(node) >= 13:
         if _INTEGER.fullmatch(node) and _COUNTING_KEY.search(key):
             return
-        for digits in find_pans(_without_machine_tokens(node)):
+        for digits in _pans(node):
             yield where, digits
 
 
@@ -314,7 +339,7 @@ def _scan_text(text: str, first_line: int = 1) -> Iterator[tuple[str, str]]:
         line_no = first_line + text.count("\n", 0, match.start())
         line_end = text.find("\n", match.end())
         line = text[text.rfind("\n", 0, match.start()) + 1:line_end if line_end >= 0 else len(text)]
-        for digits in find_pans(_without_machine_tokens(line)):
+        for digits in _pans(line):
             yield f"line {line_no}", digits
 
 
