@@ -367,3 +367,13 @@ def test_every_column_at_the_ends_of_its_type_extracts_without_a_crash(mysql_sou
             for c in t.columns:
                 if not c.card_number:
                     assert row[c.name] == expected[(t.name, high)][c.name], (t.name, c.name, high)
+
+
+def test_a_zero_updated_at_is_one_version_however_often_it_is_read(mysql_source):
+    settings, con = mysql_source
+    cur = con.cursor()
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute("INSERT INTO categories (category_id, name, department, updated_at) VALUES (1, 'a', 'd', '0000-00-00')")
+    assert et.extract_table(schema.table("categories"), settings, run_id="r1").inserted == 1
+    again = et.extract_table(schema.table("categories"), settings, run_id="r2", full_refresh=True)
+    assert (again.rows_read, again.rows_written) == (1, 0)

@@ -26,6 +26,7 @@ from orchestration.source.schema import Table
 
 STATE_PROPERTY = "shoplake.key_state"
 HELD = "_held_updated_at"
+IS_HELD = "_is_held"
 
 
 class KeyState:
@@ -74,14 +75,17 @@ class KeyState:
         if not self.live.num_rows:
             return rows.append_column(pa.field("_op", pa.string()), pa.array(["insert"] * rows.num_rows, pa.string()))
         held = self.live.filter(self._live_in(rows))
-        held = held.rename_columns([*self.pk, HELD])
+        held = held.rename_columns([*self.pk, HELD]).append_column(IS_HELD, pa.array(np.ones(held.num_rows, bool)))
         joined = rows.join(held, keys=self.pk, join_type="left outer")
+        known = pc.fill_null(joined.column(IS_HELD), False)
         held_at = joined.column(HELD)
-        unknown = pc.is_null(held_at)
-        changed = pc.fill_null(pc.not_equal(held_at, pc.cast(joined.column("updated_at"), held_at.type)), True)
-        versions = joined.filter(pc.or_(unknown, changed))
-        op = pc.if_else(pc.is_null(versions.column(HELD)), "insert", "update")
-        versions = versions.drop_columns([HELD]).select(rows.column_names).append_column(pa.field("_op", pa.string()), op)
+        read_at = pc.cast(joined.column("updated_at"), held_at.type)
+        # a NULL updated_at (a zero date at the source) held and read again is the same version
+        both_null = pc.and_(pc.is_null(held_at), pc.is_null(read_at))
+        same = pc.or_(pc.fill_null(pc.equal(held_at, read_at), False), both_null)
+        versions = joined.filter(pc.or_(pc.invert(known), pc.invert(same)))
+        op = pc.if_else(pc.fill_null(versions.column(IS_HELD), False), "update", "insert")
+        versions = versions.select(rows.column_names).append_column(pa.field("_op", pa.string()), op)
         return versions.sort_by([(k, "ascending") for k in self.pk])
 
     def gone(self, source_keys: pa.Table, read_this_run: list[pa.Table] = ()) -> pa.Table:
