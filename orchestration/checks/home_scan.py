@@ -27,6 +27,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,7 +395,13 @@ def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
         "skipped": "\n".join(scan.skipped) or None,
     }], schema=HOME_SCANS_SCHEMA)
     table = load_or_create(load_catalog(settings), HOME_SCANS_TABLE, HOME_SCANS_SCHEMA)
-    commit_with_retry(table, lambda t: t.overwrite(row, overwrite_filter=EqualTo("scan_id", scan_id)))
+
+    def replace_scan(t):
+        with warnings.catch_warnings():  # a scan's first write has nothing to replace: not worth a warning
+            warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+            t.overwrite(row, overwrite_filter=EqualTo("scan_id", scan_id))
+
+    commit_with_retry(table, replace_scan)
 
 
 def scan_and_record(settings: Settings, scan_id: str) -> HomeScan:

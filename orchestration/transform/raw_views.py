@@ -74,6 +74,12 @@ def _create_audit_views(con, catalog, settings: Settings) -> None:
 
     ledger = ensure_ledger(settings)
     con.execute(f"CREATE OR REPLACE VIEW raw.check_results AS SELECT * FROM iceberg_scan('{ledger.metadata_location}')")
+    # each run's scan of every file under the home for card numbers (orchestration/checks/home_scan.py)
+    home_scans = table_or_none(catalog, "raw.home_pan_scans")
+    if home_scans is not None and home_scans.current_snapshot() is not None:
+        con.execute(
+            f"CREATE OR REPLACE VIEW raw.home_pan_scans AS SELECT * FROM iceberg_scan('{home_scans.metadata_location}')"
+        )
     scores = table_or_none(catalog, HIGH_RISK_TRANSACTIONS)
     if scores is None or scores.current_snapshot() is None:
         con.execute("DROP VIEW IF EXISTS raw.high_risk_transactions")
