@@ -137,13 +137,10 @@ def test_fct_payments(lake):
     assert_same(expected, lake("prod.fct_payments").with_columns(amount_usd=cents("amount_usd")), ["payment_id"])
 
 
-def ntile5(frame: pl.DataFrame, by: list[str], descending: list[bool]) -> pl.Series:
-    """SQL ntile(5) over the rows sorted by `by`: the first n % 5 buckets get one row more."""
-    n = frame.height
-    sizes = [n // 5 + (1 if b < n % 5 else 0) for b in range(5)]
-    buckets = [b + 1 for b, size in enumerate(sizes) for _ in range(size)]
-    ordered = frame.with_row_index("_pos").sort(by, descending=descending)
-    return ordered.with_columns(_bucket=pl.Series(buckets, dtype=pl.Int32)).sort("_pos")["_bucket"]
+def rfm_score(frame: pl.DataFrame, column: str, best_is_smallest: bool = False) -> pl.Series:
+    """The mart's tie-aware score: 1 + floor(5 * (average rank - 1) / rows), ranked worst first."""
+    ranks = [frame[column].rank(how, descending=best_is_smallest).cast(pl.Int64) for how in ("min", "max")]
+    return (1 + (5 * (ranks[0] + ranks[1] - 2)) // (2 * frame.height)).cast(pl.Int32)
 
 
 def test_dim_customers(lake):
@@ -163,9 +160,9 @@ def test_dim_customers(lake):
         .sort("customer_id")
     )
     buyers = buyers.with_columns(
-        recency_score=ntile5(buyers, ["days_since_last_order", "customer_id"], [True, False]),
-        frequency_score=ntile5(buyers, ["orders", "customer_id"], [False, False]),
-        monetary_score=ntile5(buyers, ["revenue", "customer_id"], [False, False]),
+        recency_score=rfm_score(buyers, "days_since_last_order", best_is_smallest=True),
+        frequency_score=rfm_score(buyers, "orders"),
+        monetary_score=rfm_score(buyers, "revenue"),
     )
     r, f, m = pl.col("recency_score"), pl.col("frequency_score"), pl.col("monetary_score")
     expected = (
@@ -193,6 +190,11 @@ def test_dim_customers(lake):
     )
     assert set(expected["segment"]) >= {"prospect", "champions", "hibernating"}
     assert_same(expected, published, ["customer_id"])
+    # ties: customers with equal recency, frequency and monetary value always share one segment
+    groups = published.filter(pl.col("orders") > 0).group_by("days_since_last_order", "orders", "revenue_usd")
+    assert groups.agg(pl.col("segment").n_unique().alias("segments"))["segments"].max() == 1
+    one_order = published.filter(pl.col("orders") == 1)
+    assert one_order["frequency_score"].n_unique() == 1
 
 
 def test_dim_products(lake):

@@ -115,7 +115,9 @@ def test_rules_the_generator_never_breaks_are_unit_tested(lakehouse):
         env={**os.environ, "SHOPLAKE_DUCKDB_PATH": str(settings.duckdb_path)},
     )
     assert run.returncode == 0, run.stdout[-3000:]
-    assert f"PASS={len(unit_tests)}" in run.stdout
+    every_unit_test = sum(len(yaml.safe_load(f.read_text())["unit_tests"]) for f in DBT_PROJECT_DIR.glob("models/*/unit_tests.yml"))
+    assert every_unit_test > len(unit_tests)  # the marts' own (dim_customers' RFM ties) run too
+    assert f"PASS={every_unit_test}" in run.stdout
 
 
 def test_every_curated_and_prod_table_passed_its_blocking_checks(lakehouse):
@@ -193,3 +195,42 @@ def test_a_failing_blocking_check_stops_the_ml_assets_of_its_run(lakehouse, monk
         "AND table_name = 'prod.compliance_report' AND item IN ('pandera', 'card_scan') AND status = 'passed'", [result.run_id]
     ).fetchone()[0]
     assert earlier == 2
+
+
+def test_a_free_item_is_legal_in_curated_and_prod_and_a_negative_price_is_not():
+    """Issue 19: a line at 0.00 stopped the run at the blocking pandera check (unit_price > 0)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pandera.polars as pa
+
+    from orchestration.checks.schemas_curated import CURATED_SCHEMAS
+    from orchestration.checks.schemas_prod import PROD_SCHEMAS
+
+    t0 = dt.datetime(2026, 5, 1, 10, 0)
+    money, money18, rate = pl.Decimal(12, 2), pl.Decimal(18, 2), pl.Decimal(18, 8)
+    line = {"order_item_id": 1, "order_id": 1, "product_id": 1, "quantity": 2, "unit_price": Decimal("0.00"),
+            "line_discount": Decimal("0.00"), "updated_at": t0, "_extracted_at": t0}
+    curated_types = {"order_item_id": pl.Int64, "order_id": pl.Int64, "product_id": pl.Int64, "quantity": pl.Int32,
+                     "unit_price": money, "line_discount": money, "updated_at": pl.Datetime("us"),
+                     "_extracted_at": pl.Datetime("us")}
+    fact = {**line, "customer_id": 1, "category_id": 1, "ordered_at": t0, "order_date": t0.date(), "status": "paid",
+            "is_cancelled": False, "channel": "web", "shipping_country": "DE", "region": "europe", "currency": "EUR",
+            "line_revenue": Decimal("0.00"), "usd_per_unit": Decimal("1.10000000"), "line_revenue_usd": Decimal("0.00"),
+            "returned_units": 0, "refund_amount": Decimal("0.00"), "refund_usd": Decimal("0.00")}
+    fact_types = {**curated_types, "customer_id": pl.Int64, "category_id": pl.Int32, "ordered_at": pl.Datetime("us"),
+                  "order_date": pl.Date, "status": pl.String, "is_cancelled": pl.Boolean, "channel": pl.String,
+                  "shipping_country": pl.String, "region": pl.String, "currency": pl.String, "line_revenue": money18,
+                  "usd_per_unit": rate, "line_revenue_usd": money18, "returned_units": pl.Int64,
+                  "refund_amount": money18, "refund_usd": money18}
+    fact_types.pop("updated_at")
+    fact.pop("updated_at")
+
+    def frame(row: dict, types: dict) -> pl.DataFrame:
+        return pl.DataFrame([row], schema=types).select(list(PROD_SCHEMAS["fct_order_items"].to_schema().columns)
+                                                        if "line_revenue" in row else list(types))
+
+    CURATED_SCHEMAS["order_items"].validate(frame(line, curated_types), lazy=True)
+    PROD_SCHEMAS["fct_order_items"].validate(frame(fact, fact_types), lazy=True)
+    with pytest.raises(pa.errors.SchemaErrors, match="unit_price"):
+        CURATED_SCHEMAS["order_items"].validate(frame({**line, "unit_price": Decimal("-0.01")}, curated_types), lazy=True)

@@ -1,24 +1,28 @@
 {#
   curated.fx_rates as validity periods, for converting an amount on a given day:
-      join ... on fx.currency = x.currency and x.day >= fx.valid_from and x.day < fx.valid_to
+      join ... on fx.currency = x.currency and {{ fx_period_covers('fx', 'x.day') }}
   A rate applies from its rate_date until the next published rate, so days without a rate
   (weekends, holidays) use the latest earlier one; days before a currency's first rate use that
   first rate. Rates are USD per one unit of the currency; USD itself converts at 1 (see
-  usd_per_unit()), whether or not fx_rates lists it.
+  usd_per_unit()), whether or not fx_rates lists it. The first period has no start and the last no
+  end (NULL): any date a DATE column can hold, 1000-01-01 or 9999-12-31, finds its rate.
 #}
 {% macro fx_rate_periods() -%}
 select
     currency,
     usd_per_unit,
     case
-        when row_number() over (partition by currency order by rate_date) = 1 then cast('1900-01-01' as date)
-        else rate_date
+        when row_number() over (partition by currency order by rate_date) > 1 then rate_date
     end as valid_from,
-    coalesce(
-        lead(rate_date) over (partition by currency order by rate_date),
-        cast('9999-12-31' as date)
-    ) as valid_to
+    lead(rate_date) over (partition by currency order by rate_date) as valid_to
 from {{ ref('fx_rates') }}
+{%- endmacro %}
+
+
+{# The fx_rate_periods() row `fx_alias` applies on `day`. #}
+{% macro fx_period_covers(fx_alias, day) -%}
+({{ fx_alias }}.valid_from is null or {{ day }} >= {{ fx_alias }}.valid_from)
+        and ({{ fx_alias }}.valid_to is null or {{ day }} < {{ fx_alias }}.valid_to)
 {%- endmacro %}
 
 
@@ -28,9 +32,12 @@ cast(case when {{ currency_column }} = 'USD' then 1 else {{ fx_alias }}.usd_per_
 {%- endmacro %}
 
 
-{# A local amount in USD, rounded to cents. #}
+{#
+  A local amount in USD, rounded to cents. The amount is widened first: DuckDB types
+  DECIMAL(12,2) * DECIMAL(18,8) as DECIMAL(18,10), which overflows from about 100 million.
+#}
 {% macro to_usd(amount, usd_per_unit) -%}
-cast(round({{ amount }} * {{ usd_per_unit }}, 2) as decimal(18,2))
+cast(round(cast({{ amount }} as decimal(38,2)) * {{ usd_per_unit }}, 2) as decimal(18,2))
 {%- endmacro %}
 
 

@@ -133,13 +133,22 @@ where started_at is not null
   since `since`. The duplicate_event rule compares the events of one session, so a change to one
   event can move another of its session in or out of quarantine: every event of every touched
   session (over every raw version, so a deleted event and a session it left are included) is
-  rebuilt, which makes the incremental build equal a full one.
+  rebuilt, and so is every session with an event whose customer, product or order changed, which
+  makes the incremental build equal a full one.
 #}
 {% macro web_events_to_rebuild(since) -%}
 select distinct scope.event_id
 from {{ source('raw', 'web_events') }} as scope
 where scope.session_id in (
     {{ changed_since('web_events', 'event_id', 'session_id', since) }}
+    union
+    -- the orphan rules judge an event by its customer, product and order: a change to one of those
+    -- (a deleted order, say) can move the event in or out of quarantine
+    select referring.session_id
+    from {{ source('raw', 'web_events') }} as referring
+    where referring.customer_id in ({{ changed_since('customers', 'customer_id', 'customer_id', since) }})
+       or referring.product_id in ({{ changed_since('products', 'product_id', 'product_id', since) }})
+       or referring.order_id in ({{ changed_since('orders', 'order_id', 'order_id', since) }})
 )
 {%- endmacro %}
 

@@ -35,12 +35,14 @@ where _version_rank = 1
 
 {#
   Condition "this row's key is not in the quarantine model", for `where` clauses of curated models.
+  NULL-safe: a zero date in a key column (fx_rates.rate_date) arrives as NULL and is quarantined
+  under that NULL key.
 #}
 {% macro not_quarantined(row_alias, quarantine_relation, key_columns) -%}
 not exists (
     select 1
     from {{ quarantine_relation }} as quarantined
-    where {% for key in key_columns %}quarantined.{{ key }} = {{ row_alias }}.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+    where {% for key in key_columns %}quarantined.{{ key }} is not distinct from {{ row_alias }}.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
 )
 {%- endmacro %}
 

@@ -116,7 +116,7 @@ class FctOrderItems(_Mart):
     region: pl.String = pa.Field(isin=MART_REGIONS)
     currency: pl.String = pa.Field(str_matches=CURRENCY_CODE)
     quantity: pl.Int32 = pa.Field(ge=1)
-    unit_price: Money = pa.Field(gt=0)
+    unit_price: Money = pa.Field(ge=0)  # 0.00 is a free item
     line_discount: Money = pa.Field(ge=0)
     line_revenue: Money18 = pa.Field(ge=0)
     usd_per_unit: Rate = pa.Field(gt=0)
@@ -229,7 +229,7 @@ class DimCustomers(_Mart):
 
 class DimProducts(_Mart):
     product_id: pl.Int64 = pa.Field(unique=True, ge=1)
-    sku: pl.String = pa.Field(unique=True, str_length={"min_value": 1})
+    sku: pl.String = pa.Field(str_length={"min_value": 1})  # the key is product_id (curated.products)
     name: pl.String = pa.Field(str_length={"min_value": 1})
     category_id: pl.Int32 = pa.Field(ge=1)
     category_name: pl.String = pa.Field(str_length={"min_value": 1})
@@ -377,10 +377,10 @@ class RegionalPrices(_Mart):
     currency: pl.String = pa.Field(str_matches=CURRENCY_CODE)
     orders: pl.Int64 = pa.Field(ge=1)
     units: pl.Int64 = pa.Field(ge=1)
-    avg_unit_price_local: Money18 = pa.Field(nullable=True, gt=0)
-    avg_unit_price_usd: Money18 = pa.Field(gt=0)
+    avg_unit_price_local: Money18 = pa.Field(nullable=True, ge=0)  # free items sell at 0.00
+    avg_unit_price_usd: Money18 = pa.Field(ge=0)
     list_price_usd: Money = pa.Field(gt=0)
-    price_index: pl.Float64 = pa.Field(gt=0)
+    price_index: pl.Float64 = pa.Field(ge=0)
 
     class Config:
         unique = ["product_id", "country"]

@@ -13,13 +13,53 @@ MASK = "mask"  # the value is masked in flight; the row stays
 RULES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "malformed_email": (("customers",), QUARANTINE, "email is present but not a valid address"),
     "null_required_field": (
-        ("customers", "orders", "order_items"),
+        ("customers", "categories", "products", "inventory", "promotions", "orders", "order_items", "payments",
+         "shipments", "returns", "support_tickets", "web_events", "fx_rates"),
         QUARANTINE,
-        "a field the business needs is NULL (customers.email, orders.customer_id, orders.ordered_at, order_items.product_id)",
+        "a field the business needs is NULL (customers.email, orders.customer_id, orders.ordered_at, "
+        "order_items.product_id, and every NOT NULL column, where a zero date arrives as NULL)",
     ),
-    "orphan_customer": (("orders",), QUARANTINE, "orders.customer_id names no customer"),
-    "orphan_product": (("order_items",), QUARANTINE, "order_items.product_id names no product"),
-    "non_positive_quantity": (("order_items",), QUARANTINE, "order_items.quantity is zero or negative"),
+    "orphan_customer": (
+        ("orders", "support_tickets", "web_events"),
+        QUARANTINE,
+        "customer_id names no customer (orders: of curated.customers; tickets and events: at the source)",
+    ),
+    "orphan_product": (
+        ("order_items", "inventory", "web_events"),
+        QUARANTINE,
+        "product_id names no product (order lines and stock: of curated.products; events: at the source)",
+    ),
+    "orphan_order": (
+        ("order_items", "payments", "shipments", "support_tickets", "web_events"),
+        QUARANTINE,
+        "order_id names no order live at the source (a purchase event whose order was deleted, say)",
+    ),
+    "orphan_order_item": (("returns",), QUARANTINE, "returns.order_item_id names no order line live at the source"),
+    "orphan_category": (("products", "promotions"), QUARANTINE, "category_id names no category of curated.categories"),
+    "non_positive_quantity": (("order_items", "returns"), QUARANTINE, "quantity is zero or negative"),
+    "invalid_value": (
+        ("customers", "categories", "products", "promotions", "orders", "payments", "shipments", "returns",
+         "support_tickets", "web_events", "fx_rates"),
+        QUARANTINE,
+        "a value outside its column's vocabulary or format: an enum ('' is what non-strict MySQL stores "
+        "for a bad one), a country or currency code, card details, an empty name, code or session",
+    ),
+    "out_of_range": (
+        ("customers", "categories", "products", "inventory", "promotions", "orders", "order_items", "payments",
+         "shipments", "returns", "support_tickets", "fx_rates", "web_events"),
+        QUARANTINE,
+        "a number outside what the business allows: a key or reference below 1, a negative amount, price "
+        "(0.00 is a free item) or discount, a list price of 0, a rating outside 1-5, a discount outside "
+        "(0, 100) percent, an order line worth more than DECIMAL(12,2), a rate of 100,000 USD per unit or more",
+    ),
+    "inconsistent_fields": (
+        ("customers", "promotions", "orders", "order_items", "payments", "shipments", "support_tickets", "web_events"),
+        QUARANTINE,
+        "fields of one row contradict each other: updated before created, ends before it starts, a discount "
+        "above what it discounts, a status without its date (delivered, resolved, chargeback) or the reverse, "
+        "a date before the one it follows, card details on the wrong method, an event without its product "
+        "or order",
+    ),
     "duplicate_event": (
         ("web_events",),
         QUARANTINE,

@@ -27,9 +27,10 @@ final as (
         cast(city as varchar) as city,
         cast(acquisition_channel as varchar) as acquisition_channel,
         cast(marketing_opt_in as boolean) as marketing_opt_in,
-        -- legacy rows may carry the zero date: no plausible birth year comes out of it
+        -- legacy rows may carry the zero date, and a typing slip a year like 9999: an optional
+        -- field, so an implausible birth date becomes unknown instead of costing the customer
         case
-            when extract(year from cast(birth_date as date)) >= 1900
+            when extract(year from cast(birth_date as date)) between 1900 and extract(year from cast(created_at as timestamp))
                 then cast(extract(year from cast(birth_date as date)) as integer)
         end as birth_year,
         cast(created_at as timestamp) as created_at,

@@ -65,15 +65,17 @@ buyers as (
 
 ),
 
--- quintiles among customers who bought at least once; customer_id breaks ties so that equal
--- values split across buckets the same way on every build
+-- Scores 1-5 among customers who bought at least once, by value and never by row
+-- (macros/rfm_score.sql): equal values share their average rank and so their score. In a shop
+-- where most customers bought once, all one-order customers get the same frequency score instead
+-- of some being cut into higher quintiles by customer id.
 rfm as (
 
     select
         customer_id,
-        ntile(5) over (order by days_since_last_order desc, customer_id) as recency_score,
-        ntile(5) over (order by orders, customer_id) as frequency_score,
-        ntile(5) over (order by revenue_usd, customer_id) as monetary_score
+        {{ rfm_score('days_since_last_order', descending=true) }} as recency_score,
+        {{ rfm_score('orders') }} as frequency_score,
+        {{ rfm_score('revenue_usd') }} as monetary_score
     from buyers
 
 ),

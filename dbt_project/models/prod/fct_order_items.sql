@@ -107,7 +107,8 @@ lines as (
         order_items.quantity,
         order_items.unit_price,
         order_items.line_discount,
-        cast(order_items.quantity * order_items.unit_price - order_items.line_discount as decimal(18,2)) as line_revenue,
+        -- widened first: INT * DECIMAL(12,2) is typed DECIMAL(18,2) and overflows on large lines
+        cast(cast(order_items.quantity as hugeint) * order_items.unit_price - order_items.line_discount as decimal(18,2)) as line_revenue,
         orders.usd_per_unit,
         cast(coalesce(returned.returned_units, 0) as bigint) as returned_units,
         cast(coalesce(returned.refund_amount, 0) as decimal(18,2)) as refund_amount,

@@ -101,8 +101,7 @@ final as (
         on countries.country = orders.shipping_country
     left join fx
         on fx.currency = orders.currency
-        and orders.order_date >= fx.valid_from
-        and orders.order_date < fx.valid_to
+        and {{ fx_period_covers('fx', 'orders.order_date') }}
 
 )
 

@@ -97,8 +97,7 @@ final as (
         on orders.order_id = payments.order_id
     left join fx
         on fx.currency = payments.currency
-        and payments.paid_date >= fx.valid_from
-        and payments.paid_date < fx.valid_to
+        and {{ fx_period_covers('fx', 'payments.paid_date') }}
 
 )
 

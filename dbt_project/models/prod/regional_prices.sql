@@ -32,7 +32,7 @@ priced as (
         lines.order_id,
         lines.quantity,
         lines.unit_price,
-        lines.unit_price * lines.usd_per_unit as unit_price_usd
+        cast(lines.unit_price as decimal(38,2)) * lines.usd_per_unit as unit_price_usd
     from lines
     left join countries
         on countries.country = lines.shipping_country
@@ -49,7 +49,7 @@ aggregated as (
         count(distinct order_id) as orders,
         sum(quantity) as units,
         sum(unit_price_usd * quantity) as usd_total,
-        sum(case when currency = coalesce(country_currency, currency) then unit_price * quantity end) as local_total,
+        sum(case when currency = coalesce(country_currency, currency) then cast(quantity as hugeint) * unit_price end) as local_total,
         sum(case when currency = coalesce(country_currency, currency) then quantity end) as local_units
     from priced
     group by product_id, country, region

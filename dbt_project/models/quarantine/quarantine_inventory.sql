@@ -1,7 +1,10 @@
 {{ config(schema='quarantine', alias='inventory') }}
 
 -- Inventory rows whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
---   negative_stock  quantity_on_hand is below zero
+--   negative_stock       quantity_on_hand is below zero
+--   null_required_field  a NULL stock level, reorder point or updated_at
+--   out_of_range         product_id below 1, a negative reorder point
+--   orphan_product       stock of a product that curated.products does not hold
 -- One row per (product, rule broken).
 
 with latest as (
@@ -10,21 +13,18 @@ with latest as (
 
 ),
 
-negative_stock as (
-
-    select
-        product_id,
-        'negative_stock' as rule,
-        'quantity_on_hand=' || cast(quantity_on_hand as varchar) as offending_values,
-        _extracted_at
-    from latest
-    where quantity_on_hand < 0
-
-),
-
 final as (
 
-    select * from negative_stock
+    {{ rule_violations('latest', ['product_id'], [
+        {'rule': 'negative_stock', 'when': 'quantity_on_hand < 0',
+         'shown': "'quantity_on_hand=' || cast(quantity_on_hand as varchar)"},
+        required('quantity_on_hand'),
+        required('reorder_point'),
+        required('updated_at'),
+        in_range('product_id', 'product_id >= 1'),
+        in_range('reorder_point', 'reorder_point >= 0'),
+        references('orphan_product', 'product_id', 'select product_id from ' ~ ref('products'), 'product_id'),
+    ]) }}
 
 )
 

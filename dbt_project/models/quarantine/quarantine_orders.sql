@@ -1,9 +1,14 @@
 {{ config(schema='quarantine', alias='orders') }}
 
 -- Orders whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
---   null_required_field   customer_id or ordered_at is NULL (both listed when both are)
+--   null_required_field   a NULL customer_id, ordered_at (a zero date arrives as NULL), amount, code
+--                         or updated_at (every NULL one listed)
 --   orphan_customer       customer_id names no customer of curated.customers
--- and, for orders that pass those two (the business rules of the shop platforms):
+--   invalid_value         status or channel outside its vocabulary ('' included), a currency or
+--                         shipping country that is not an ISO code
+--   out_of_range          order_id below 1, a negative amount
+--   inconsistent_fields   a discount larger than the subtotal
+-- and, for orders with a customer and a date (the business rules of the shop platforms):
 --   order_total_mismatch  total <> subtotal - discount + shipping_fee, or subtotal <> the sum of
 --                         quantity * unit_price - line_discount over the order's curated lines
 --   missing_fx_rate       no curated.fx_rates row for the currency on the order date (USD needs none)
@@ -21,37 +26,34 @@ customers as (
 
 ),
 
-null_required_field as (
+structural as (
 
-    select
-        order_id,
-        'null_required_field' as rule,
-        case
-            when customer_id is null and ordered_at is null then 'customer_id=NULL, ordered_at=NULL'
-            when customer_id is null then 'customer_id=NULL'
-            else 'ordered_at=NULL'
-        end as offending_values,
-        _extracted_at
-    from latest
-    where customer_id is null
-       or ordered_at is null
-
-),
-
-orphan_customer as (
-
-    select
-        latest.order_id,
-        'orphan_customer' as rule,
-        'customer_id=' || cast(latest.customer_id as varchar) as offending_values,
-        latest._extracted_at
-    from latest
-    where latest.customer_id is not null
-      and not exists (
-          select 1
-          from customers
-          where customers.customer_id = latest.customer_id
-      )
+    {{ rule_violations('latest', ['order_id'], [
+        required('customer_id'),
+        required('ordered_at'),
+        required('status'),
+        required('channel'),
+        required('currency'),
+        required('shipping_country'),
+        required('subtotal'),
+        required('discount'),
+        required('shipping_fee'),
+        required('total'),
+        required('updated_at'),
+        {'rule': 'orphan_customer',
+         'when': 'customer_id is not null and customer_id not in (select customer_id from customers)',
+         'shown': "'customer_id=' || cast(customer_id as varchar)"},
+        in_range('order_id', 'order_id >= 1'),
+        one_of('status', var('vocabularies')['order_status']),
+        one_of('channel', var('vocabularies')['order_channel']),
+        matches('currency', var('currency_code_pattern')),
+        matches('shipping_country', var('country_code_pattern')),
+        in_range('subtotal', 'subtotal >= 0'),
+        in_range('discount', 'discount >= 0'),
+        in_range('shipping_fee', 'shipping_fee >= 0'),
+        in_range('total', 'total >= 0'),
+        consistent('discount <= subtotal', ['discount', 'subtotal']),
+    ]) }}
 
 ),
 
@@ -71,7 +73,7 @@ line_totals as (
 
     select
         order_id,
-        sum(quantity * unit_price - line_discount) as lines_subtotal
+        sum(cast(quantity as hugeint) * unit_price - line_discount) as lines_subtotal
     from {{ ref('order_items') }}
     group by order_id
 
@@ -117,9 +119,7 @@ missing_fx_rate as (
 
 final as (
 
-    select * from null_required_field
-    union all
-    select * from orphan_customer
+    select * from structural
     union all
     select * from order_total_mismatch
     union all

@@ -5,6 +5,16 @@
 --                            order's total or currency (the order's latest live version, quarantined
 --                            or not: the payment is judged against what the shop recorded)
 --   missing_fx_rate          no curated.fx_rates row for the currency on the payment date (USD needs none)
+--   null_required_field      a NULL order, method, country, device, amount, currency, status or time
+--                            (a zero date arrives as NULL)
+--   invalid_value            method, device_type or status outside its vocabulary ('' included), a
+--                            country or currency that is not an ISO code, card details that are not
+--                            a BIN of 6-8 digits and 4 last digits
+--   out_of_range             payment_id or order_id below 1, a negative amount
+--   inconsistent_fields      a card payment without its card details, or card details on another
+--                            method; a chargeback without its date (or the reverse), or dated before
+--                            the payment
+--   orphan_order             order_id names no order live at the source
 -- One row per (payment, rule broken).
 
 with latest as (
@@ -58,8 +68,43 @@ missing_fx_rate as (
 
 ),
 
+structural as (
+
+    {{ rule_violations('latest', ['payment_id'], [
+        required('order_id'),
+        required('method'),
+        required('ip_country'),
+        required('device_type'),
+        required('amount'),
+        required('currency'),
+        required('status'),
+        required('paid_at'),
+        required('updated_at'),
+        one_of('method', var('vocabularies')['payment_method']),
+        one_of('device_type', var('vocabularies')['device_type']),
+        one_of('status', var('vocabularies')['payment_status']),
+        matches('ip_country', var('country_code_pattern')),
+        matches('card_country', var('country_code_pattern')),
+        matches('currency', var('currency_code_pattern')),
+        matches('card_bin', '^[0-9]{6,8}$'),
+        matches('card_last4', '^[0-9]{4}$'),
+        in_range('payment_id', 'payment_id >= 1'),
+        in_range('order_id', 'order_id >= 1'),
+        in_range('amount', 'amount >= 0'),
+        consistent("(method = 'card') = (card_bin is not null and card_last4 is not null and card_token is not null and card_country is not null)"
+                   ~ " and (method = 'card') = (card_bin is not null or card_last4 is not null or card_token is not null or card_country is not null)",
+                   ['method', 'card_bin', 'card_country']),
+        consistent("(chargeback_at is not null) = (status = 'chargeback')", ['status', 'chargeback_at']),
+        consistent('chargeback_at >= paid_at', ['paid_at', 'chargeback_at']),
+        references('orphan_order', 'order_id', 'select order_id from orders', 'order_id'),
+    ]) }}
+
+),
+
 final as (
 
+    select * from structural
+    union all
     select * from payment_amount_mismatch
     union all
     select * from missing_fx_rate

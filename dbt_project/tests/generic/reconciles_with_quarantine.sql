@@ -37,7 +37,7 @@ both_curated_and_quarantined as (
     where exists (
         select 1
         from {{ quarantine }} as quarantined_rows
-        where {% for key in key_columns %}quarantined_rows.{{ key }} = curated_rows.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
+        where {% for key in key_columns %}quarantined_rows.{{ key }} is not distinct from curated_rows.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
     )
 
 )
