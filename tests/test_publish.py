@@ -224,3 +224,86 @@ def test_the_delete_filter_matches_exactly_the_keys_in_few_ranges():
     # cut at the two widest gaps: 3..901, 5,000 alone, 70,000..70,299
     assert str(expression).count("GreaterThanOrEqual") == 2
     assert "EqualTo(term=Reference(name='event_id'), literal=LongLiteral(5000))" in str(expression)
+
+
+def staged_publish(settings, run_id: str):
+    """Publish curated.events the way the dbt step does for a table with blocking checks."""
+    events = ("curated", "events")
+    return publish_tables(settings, [events], run_id, KEY, audited={events})[events]
+
+
+def audited_rows(settings) -> tuple[list[tuple], bool]:
+    """What the quality checks read: the staged snapshot when there is one."""
+    from orchestration.checks import audit
+
+    con, tables = audit.open_session(settings, ["curated"])
+    try:
+        return con.execute("SELECT * FROM curated.events ORDER BY event_id").fetchall(), tables["curated.events"].staged
+    finally:
+        con.close()
+
+
+def test_a_staged_snapshot_is_read_by_the_checks_and_current_only_once_promoted(writer):
+    from orchestration.lakehouse.catalog import AUDIT_BRANCH, promote, staged_snapshot
+
+    first = staged_publish(writer, "run-1")  # a new table: nothing current until its checks pass
+    assert first.staged and first.mode == "replaced"
+    assert query.published_tables(query.connect(writer, namespaces=("curated",))) == []  # readers: not published yet
+    assert audited_rows(writer) == (writer_rows(writer), True)
+    ice = load_catalog(writer).load_table("curated.events")
+    assert ice.current_snapshot() is None and staged_snapshot(ice).snapshot_id == first.snapshot_id
+    assert promote(ice, first.snapshot_id)
+    assert published_rows(writer) == writer_rows(writer)
+    assert audited_rows(writer)[1] is False  # nothing staged any more: the checks read the current snapshot
+
+    before = published_rows(writer)
+    writer_sql(writer, "UPDATE curated.events SET event_type = 'purchase' WHERE event_id IN (12, 13)")
+    commits_before = len(load_catalog(writer).load_table("curated.events").metadata.metadata_log)
+    day = staged_publish(writer, "run-2")  # a diff on the branch, started from main
+    assert (day.mode, day.rows_written, day.keys_deleted, day.staged) == ("changed rows", 2, 2, True)
+    assert published_rows(writer) == before  # readers keep the audited snapshot
+    assert audited_rows(writer) == (writer_rows(writer), True)
+    ice = load_catalog(writer).load_table("curated.events")
+    assert ice.current_snapshot().snapshot_id == first.snapshot_id
+    delete = ice.snapshot_by_id(ice.snapshot_by_id(day.snapshot_id).parent_snapshot_id)  # one commit: delete, append
+    assert delete.parent_snapshot_id == first.snapshot_id
+    assert promote(ice, day.snapshot_id)
+    ice = load_catalog(writer).load_table("curated.events")
+    assert ice.current_snapshot().snapshot_id == day.snapshot_id == ice.metadata.refs[AUDIT_BRANCH].snapshot_id
+    assert published_rows(writer) == writer_rows(writer)
+    # the publish's commit and the promotion's: the branch already was at main, no commit to move it
+    assert len(ice.metadata.metadata_log) - commits_before == 2
+    assert not promote(ice, day.snapshot_id)  # already current: nothing staged
+
+
+def test_a_staged_snapshot_that_failed_its_checks_is_replaced_from_main_by_the_next_publish(writer):
+    from pyiceberg.table.snapshots import ancestors_of
+
+    from orchestration.lakehouse.catalog import promote, staged_snapshot
+
+    good = staged_publish(writer, "run-1")
+    promote(load_catalog(writer).load_table("curated.events"), good.snapshot_id)
+    audited = published_rows(writer)
+
+    writer_sql(writer, "UPDATE curated.events SET session_id = 'falsified' WHERE event_id = 7")
+    bad = staged_publish(writer, "run-2")  # its checks fail: never promoted
+    assert bad.mode == "changed rows" and published_rows(writer) == audited
+    ice = load_catalog(writer).load_table("curated.events")
+    assert staged_snapshot(ice).snapshot_id == bad.snapshot_id  # kept on the branch, for inspection
+
+    # The publish state describes the failed snapshot, main does not hold it: the table is replaced,
+    # from main, even though the build did not change since.
+    again = staged_publish(writer, "run-3")
+    assert (again.mode, again.staged) == ("replaced", True)
+    ice = load_catalog(writer).load_table("curated.events")
+    history = [s.snapshot_id for s in ancestors_of(ice.snapshot_by_id(again.snapshot_id), ice.metadata)]
+    assert good.snapshot_id in history and bad.snapshot_id not in history
+    assert staged_snapshot(ice).snapshot_id == again.snapshot_id and published_rows(writer) == audited
+
+    writer_sql(writer, "UPDATE curated.events SET session_id = 'session-1' WHERE event_id = 7")  # fixed
+    fixed = staged_publish(writer, "run-4")
+    assert fixed.mode == "replaced"  # state and main still disagree until a promotion
+    assert promote(load_catalog(writer).load_table("curated.events"), fixed.snapshot_id)
+    assert published_rows(writer) == writer_rows(writer) == audited
+    after = staged_publish(writer, "run-5")
+    assert (after.mode, after.snapshot_id) == ("unchanged", fixed.snapshot_id)  # in step again

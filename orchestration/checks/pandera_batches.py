@@ -9,6 +9,9 @@ GROUP BY over the table, and its failure cases are reported in pandera's own sha
 For the same reason a large table whose check passed on an earlier snapshot is validated row by row
 only in the data files it gained since (orchestration/lakehouse/increments.py); uniqueness is still
 answered over the whole table.
+
+A failure case of a row carries the row's key (``key``: its unique columns, e.g. ``order_id=42``), so
+the run says which rows failed in the terms users query by, not by a row number of a scan.
 """
 
 from __future__ import annotations
@@ -39,10 +42,11 @@ def failure_cases(
     if increment is not None and not increment.files:
         return 0, None, increment.describe()  # exactly the files of a snapshot where the check passed
     schema = schema if isinstance(schema, pa.DataFrameSchema) else schema.to_schema()
+    key = _unique_groups(schema)[0][1] if _unique_groups(schema) else []
     rows = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
     if rows <= batch_rows:
-        cases = _validate(schema, con.execute(f"SELECT * FROM {relation}").pl())
-        return rows, cases, WHOLE_TABLE
+        frame = con.execute(f"SELECT * FROM {relation}").pl()
+        return rows, _with_keys(_validate(schema, frame), frame, key), WHOLE_TABLE
     per_batch = _without_uniqueness(schema)
     found, offset = [], 0
     source, scope = relation, WHOLE_TABLE
@@ -51,17 +55,17 @@ def failure_cases(
     reader = con.execute(f"SELECT * FROM {source}").fetch_record_batch(batch_rows)
     for batch in reader:
         frame = pl.from_arrow(batch)
-        cases = _validate(per_batch, frame)
+        cases = _with_keys(_validate(per_batch, frame), frame, key)
         if cases is not None:
             found.append(cases.with_columns(pl.col("index") + offset))
         offset += frame.height
     if found:
-        cases = pl.concat(found, how="vertical_relaxed")
+        cases = pl.concat(found, how="diagonal_relaxed")
         # A failure of the table as a whole (a dtype, a missing column) shows once, not once per batch.
         found = [cases.filter(pl.col("index").is_not_null()), cases.filter(pl.col("index").is_null()).unique(maintain_order=True)]
     found.extend(_duplicates(con, relation, schema))
     found = [f for f in found if f.height]
-    return rows, (pl.concat(found, how="vertical_relaxed") if found else None), scope
+    return rows, (pl.concat(found, how="diagonal_relaxed") if found else None), scope
 
 
 def _validate(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame | None:
@@ -70,6 +74,16 @@ def _validate(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame |
     except pa.errors.SchemaErrors as errors:
         return errors.failure_cases
     return None
+
+
+def _with_keys(cases: pl.DataFrame | None, frame: pl.DataFrame, key: list[str]) -> pl.DataFrame | None:
+    """``cases`` with the key of each failing row (null for a failure of the table as a whole)."""
+    if cases is None or not key or not set(key) <= set(frame.columns):
+        return cases
+    parts = [pl.format(f"{c}={{}}", pl.col(c)) for c in key]
+    labels = frame.select(pl.concat_str(parts, separator=", ", ignore_nulls=True)).to_series().to_list()
+    keys = [labels[i] if i is not None and 0 <= i < len(labels) else None for i in cases["index"].to_list()]
+    return cases.with_columns(key=pl.Series(keys, dtype=pl.String))
 
 
 def _unique_groups(schema: pa.DataFrameSchema) -> list[tuple[str, list[str]]]:
@@ -108,5 +122,6 @@ def _duplicates(con: duckdb.DuckDBPyConnection, relation: str, schema: pa.DataFr
                 check=pl.lit("field_uniqueness" if single else "multiple_fields_uniqueness"),
                 check_number=pl.lit(None, dtype=pl.Int32),
                 index=pl.lit(None, dtype=pl.Int32),
+                key=pl.format(f"{columns[0]}={{}}", pl.col("failure_case")) if single else pl.col("failure_case"),
             ))
     return out

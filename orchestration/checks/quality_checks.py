@@ -1,7 +1,11 @@
 """Blocking quality checks on every published curated, quarantine and prod table.
 
-Two checks per table, both read the published Iceberg snapshot (what readers and the ML assets
-see), both blocking. They share one step, so a failure fails the step and stops everything
+Two checks per table, both read the table's new Iceberg snapshot while it is staged on the table's
+audit branch (write-audit-publish: audit.py), both blocking. Once they are in, each staged table whose
+checks passed, and whose upstream tables' checks passed, is made current, before anything downstream
+(the ML assets) reads it; a table that failed keeps its last good snapshot for readers.
+
+They share one step, so a failure fails the step and stops everything
 downstream of the checked tables in the same run: coarser than one step per table, but one process
 start instead of thirty-nine, and every downstream asset of this pipeline reads several of them.
 
@@ -25,10 +29,8 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 from dagster_dbt import DbtCliResource
-from pyiceberg.table import Table as IcebergTable
 
-from orchestration import query
-from orchestration.checks import pandera_batches
+from orchestration.checks import audit, pandera_batches
 from orchestration.checks.card_scan import scan_published_table
 from orchestration.checks.compliance import COMPLIANCE_REPORT, ComplianceReportFailed, record_and_report
 from orchestration.checks.results import (
@@ -47,7 +49,7 @@ from orchestration.checks.schemas_curated import CURATED_SCHEMAS, QUARANTINE_TAB
 from orchestration.checks.schemas_prod import PROD_SCHEMAS
 from orchestration.lakehouse.increments import Increment, files_since
 from orchestration.lakehouse.pii import mask_card_numbers
-from orchestration.resources import LakehouseResource
+from orchestration.resources import LakehouseResource, shoplake_dbt_project
 from orchestration.schedules import WRITER_POOL
 
 MAX_FAILURE_SAMPLES = 20
@@ -109,8 +111,7 @@ def lakehouse_quality_checks(
 
     # The report is rebuilt at the end: its own checks judge the rebuilt table.
     report_checks = selected.pop(COMPLIANCE_REPORT, set())
-    tables: dict[str, IcebergTable] = {}
-    con = query.connect(settings, tables=tables)
+    con, tables = audit.open_session(settings, sorted({layer for layer, _ in CHECKED_TABLES}))
     passed_before = {check: last_passed_snapshots(settings, check) for check in (PANDERA_CHECK, CARD_CHECK)}
     try:
         results = [
@@ -121,6 +122,9 @@ def lakehouse_quality_checks(
     records = [_record(run_id, r) for r in results]
     failed = [r for r in results if not r.passed]
     context.log.info(f"{len(results) - len(failed)} of {len(results)} checks passed" + (f"; failed: {_names(failed)}" if failed else ""))
+    # Before anything downstream runs: it reads what passed.
+    promotion = audit.promote_passing(tables, results, audit.model_parents(shoplake_dbt_project.manifest_path))
+    (context.log.warning if promotion.kept_back else context.log.info)(promotion.describe())
 
     try:
         report = record_and_report(context, settings, dbt, records)
@@ -128,9 +132,9 @@ def lakehouse_quality_checks(
         yield from results  # the checks themselves were evaluated: show them
         raise dg.Failure(description=str(exc)) from exc
     if report_checks:
-        con = query.connect(settings, namespaces=("prod",))
+        con, report_tables = audit.open_session(settings, [COMPLIANCE_REPORT[0]])
         try:
-            report_results = list(evaluate_table(con, COMPLIANCE_REPORT, report_checks))
+            report_results = list(evaluate_table(con, COMPLIANCE_REPORT, report_checks, report_tables))
         finally:
             con.close()
         results += report_results
@@ -144,17 +148,18 @@ def evaluate_table(
     con: duckdb.DuckDBPyConnection,
     table: tuple[str, str],
     checks: set[str],
-    tables: dict[str, IcebergTable] | None = None,
+    tables: dict[str, audit.AuditedTable] | None = None,
     passed_before: dict[str, dict[tuple[str, str], int]] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The table's checks over its published snapshot (``tables``: the session's Iceberg tables).
+    """The table's checks over the snapshot its view reads (``tables``: the session's Iceberg tables,
+    audit.open_session: the staged snapshot, else the current one).
 
     Where a check passed on an earlier snapshot (``passed_before``: check -> (table, check version) -> snapshot, from
     the ledger), its row-by-row part looks only at the files the table gained since."""
     layer, name = table
     relation = f"{layer}.{name}"
-    ice = (tables or {}).get(relation)
-    if ice is None:
+    audited = (tables or {}).get(relation)
+    if audited is None:
         try:
             con.execute(f"SELECT 1 FROM {relation} LIMIT 0")
         except duckdb.CatalogException:
@@ -168,17 +173,22 @@ def evaluate_table(
 
     def since(check: str) -> Increment | None:
         base = (passed_before or {}).get(check, {}).get((relation, versions[check]))
-        if ice is None:
+        if audited is None:
             return None
         if base not in increments:
-            increments[base] = files_since(ice, base)
+            increments[base] = files_since(audited.table, base, snapshot_id=audited.snapshot_id)
         return increments[base]
 
     def checked(check: str) -> dict:
-        """What the ledger keeps to make this evaluation the base of the next one."""
-        if ice is None:
+        """What the ledger keeps to make this evaluation the base of the next one, and whether readers
+        see that snapshot yet (staged: not until every blocking check passes)."""
+        if audited is None:
             return {}
-        return {SNAPSHOT_METADATA: str(ice.current_snapshot().snapshot_id), VERSION_METADATA: versions[check]}
+        return {
+            SNAPSHOT_METADATA: str(audited.snapshot_id),
+            VERSION_METADATA: versions[check],
+            "snapshot_staged": audited.staged,
+        }
 
     if PANDERA_CHECK in checks:
         yield validate_with_pandera(con, table, since(PANDERA_CHECK), checked(PANDERA_CHECK))
@@ -216,8 +226,10 @@ def failure_metadata(failure_cases: pl.DataFrame) -> dict:
     by_check = (
         failure_cases.group_by("column", "check").len("failure_cases").sort("failure_cases", "column", descending=[True, False])
     )
+    key = ["key"] if "key" in failure_cases.columns else []  # the failing row's key (pandera_batches.py)
     sample = failure_cases.head(MAX_FAILURE_SAMPLES).select(
-        "column", "check", pl.col("index").alias("row"), pl.col("failure_case").map_elements(_safe_value, return_dtype=pl.String)
+        "column", "check", *key, pl.col("index").alias("row"),
+        pl.col("failure_case").map_elements(_safe_value, return_dtype=pl.String),
     )
     top = by_check.row(0, named=True)
     return {

@@ -8,7 +8,9 @@ have gives the same answer as checking the whole table, whatever happened in bet
 deletes, rewrites or a full overwrite (then every file is new and the whole table is checked).
 
 The base must still be in the table's history and have the same schema; merge-on-read delete files
-(never written by pyiceberg) make the answer "check everything".
+(never written by pyiceberg) make the answer "check everything". The snapshot checked may be a staged
+one (write-audit-publish: the head of the table's audit branch, a child of main): the files it holds
+are compared the same way, and a base that is not its ancestor only costs the rewrite shortcut below.
 
 One kind of new file holds no new row: the rewrite of a copy-on-write delete, which copies the rows
 of the files it replaces minus the deleted ones. The publish marks its delete commits with
@@ -57,11 +59,14 @@ class Increment:
         return f"read_parquet([{paths}])"
 
 
-def files_since(table: IcebergTable, base_snapshot_id: int | None, skip_rewrites: bool = True) -> Increment | None:
-    """The current snapshot's files that snapshot ``base_snapshot_id`` did not have, or None when the
+def files_since(
+    table: IcebergTable, base_snapshot_id: int | None, skip_rewrites: bool = True, snapshot_id: int | None = None
+) -> Increment | None:
+    """The files of snapshot ``snapshot_id`` (the current one when None; a staged snapshot of the
+    audit branch for the quality checks) that snapshot ``base_snapshot_id`` did not have, or None when the
     whole table has to be checked (no base, base expired, schema changed, delete files). Without
     ``skip_rewrites``, delete-only rewrites of checked files are in it too (for comparison)."""
-    current = table.current_snapshot()
+    current = table.current_snapshot() if snapshot_id is None else table.snapshot_by_id(snapshot_id)
     if base_snapshot_id is None or current is None:
         return None
     base = table.snapshot_by_id(base_snapshot_id)

@@ -4,6 +4,10 @@ dbt tests become Dagster asset checks (blocking when their severity is error), s
 stops everything downstream in the same run, the ML assets included. When dbt fails, this step is
 the last one of the run to evaluate checks, so it records them and rebuilds prod.compliance_report
 before failing (orchestration/checks/compliance.py); otherwise the quality-check step does.
+
+Tables with blocking quality checks (pandera, card scan) are published write-audit-publish: their new
+snapshot is staged on the table's audit branch and becomes current only when the quality-check step
+has passed it (orchestration/checks/audit.py). The rest become current at once.
 """
 
 
@@ -15,7 +19,13 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from orchestration.checks.compliance import ComplianceReportFailed, dbt_environment, record_and_report
+from orchestration.checks.compliance import (
+    COMPLIANCE_REPORT,
+    ComplianceReportFailed,
+    dbt_environment,
+    record_and_report,
+)
+from orchestration.checks.quality_checks import CHECKED_TABLES
 from orchestration.resources import LakehouseResource, shoplake_dbt_project
 from orchestration.schedules import PROD_FRESHNESS, WRITER_POOL
 from orchestration.transform.publish import publish_keys, publish_tables
@@ -24,6 +34,9 @@ from orchestration.transform.raw_views import refresh_raw_views
 # The DuckDB schemas dbt builds in are the layers; quarantine sits with curated in the UI.
 LAYER_GROUPS = {"curated": "curated", "quarantine": "curated", "prod": "prod"}
 PUBLISHED_SCHEMAS = frozenset(LAYER_GROUPS)
+# Staged until the quality-check step passes them. Not the compliance report: that step rebuilds and
+# publishes it after recording the run's checks, and checks it then.
+AUDITED_TABLES = frozenset(CHECKED_TABLES) - {COMPLIANCE_REPORT}
 
 
 class ShoplakeTranslator(DagsterDbtTranslator):
@@ -86,12 +99,15 @@ def dbt_curated_and_prod(
         key = _asset_key(context, event)
         if key.path[0] in PUBLISHED_SCHEMAS:
             relations.append((key.path[0], key.path[-1]))
-    published = publish_tables(settings, relations, context.run.run_id, publish_keys(shoplake_dbt_project.manifest_path))
+    keys = publish_keys(shoplake_dbt_project.manifest_path)
+    published = publish_tables(settings, relations, context.run.run_id, keys, audited=AUDITED_TABLES)
     publish_seconds = round(sum(p.seconds for p in published.values()), 3)
     modes = Counter(p.mode for p in published.values())
+    staged = sum(p.staged for p in published.values())
     context.log.info(
         f"dbt build took {dbt_build_seconds:.1f}s; published {len(published)} tables to Iceberg in {publish_seconds:.1f}s "
-        f"({', '.join(f'{n} {mode}' for mode, n in sorted(modes.items()))})"
+        f"({', '.join(f'{n} {mode}' for mode, n in sorted(modes.items()))}); {staged} new snapshots staged on branch "
+        "audit, current once their checks pass"
     )
 
     for event in events:
@@ -109,6 +125,8 @@ def dbt_curated_and_prod(
                     # where it went: hashing the rows, finding what changed, the Iceberg commit, the state
                     "publish_phases": ", ".join(f"{k} {v:.2f}s" for k, v in p.phases.items()),
                     "publish_mode": p.mode,  # replaced | changed rows | unchanged (snapshot kept)
+                    # staged: readers see it once the quality checks pass it (write-audit-publish)
+                    "published_as": "staged on branch audit" if p.staged else "current",
                     "publish_rows_written": p.rows_written,
                     "dbt_build_seconds": dbt_build_seconds,  # the whole `dbt build` of this step
                 }
@@ -116,6 +134,8 @@ def dbt_curated_and_prod(
         yield event
 
     if not invocation.is_successful():
+        if staged:  # the quality checks will not run: readers keep the last good snapshots
+            context.log.warning(f"{staged} staged snapshots are not made current: dbt failed before their checks")
         # Nothing downstream runs now: report this run's checks (raw scans, dbt tests) here.
         try:
             yield record_and_report(context, settings, dbt)

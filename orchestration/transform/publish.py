@@ -12,6 +12,12 @@ as they are, so the quality checks look only at the new files: orchestration/lak
 anything else is replaced whole. When the Iceberg table is not at the snapshot the state describes
 (first publish, a crash between the Iceberg commit and the state update, another writer), the table
 is replaced whole, which is always correct.
+
+Write-audit-publish: a table with blocking checks (``audited``) gets its new snapshot on its audit
+branch, started from main's current snapshot, and readers keep main until the quality checks pass
+and fast-forward it (orchestration/lakehouse/catalog.py, orchestration/checks/audit.py). The state
+records the staged snapshot; when its checks fail, main stays behind it, so the next publish sees a
+mismatch and replaces the table from main.
 """
 
 from __future__ import annotations
@@ -26,9 +32,19 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThanOrEqual, Or
+from pyiceberg.table.refs import MAIN_BRANCH
 
 from orchestration.lakehouse import duckdb_extensions
-from orchestration.lakehouse.catalog import commit_with_retry, iceberg_compatible, load_catalog, table_or_none
+from orchestration.lakehouse.catalog import (
+    AUDIT_BRANCH,
+    branch_head,
+    commit_with_retry,
+    iceberg_compatible,
+    load_catalog,
+    staged_snapshot,
+    start_audit_branch,
+    table_or_none,
+)
 from orchestration.lakehouse.increments import DELETE_ONLY_PROPERTY
 from orchestration.settings import Settings
 
@@ -46,6 +62,7 @@ class Published:
     rows_written: int | None = None
     keys_deleted: int = 0
     phases: dict[str, float] = field(default_factory=dict)  # seconds: hash, diff, write (Iceberg), state
+    staged: bool = False  # written on the audit branch: current once its checks pass
 
 
 class Laps:
@@ -72,10 +89,15 @@ MAX_DELETE_RANGES = 32
 
 
 def publish_tables(
-    settings: Settings, relations: list[tuple[str, str]], run_id: str, keys: dict[tuple[str, str], str] | None = None
+    settings: Settings,
+    relations: list[tuple[str, str]],
+    run_id: str,
+    keys: dict[tuple[str, str], str] | None = None,
+    audited: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> dict[tuple[str, str], Published]:
     """Copy each DuckDB relation (schema, name) to the Iceberg table of the same name, writing only
-    what changed since the previous publish. ``keys``: the publish key column of a relation."""
+    what changed since the previous publish. ``keys``: the publish key column of a relation. A
+    relation in ``audited`` is staged on its table's audit branch; the others become current at once."""
     catalog = load_catalog(settings)
     con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
     out = {}
@@ -89,7 +111,8 @@ def publish_tables(
         )
         for schema, name in relations:
             started = time.perf_counter()
-            published = _publish(con, catalog, schema, name, (keys or {}).get((schema, name)), run_id)
+            branch = AUDIT_BRANCH if (schema, name) in audited else MAIN_BRANCH
+            published = _publish(con, catalog, schema, name, (keys or {}).get((schema, name)), run_id, branch)
             out[(schema, name)] = replace(published, seconds=round(time.perf_counter() - started, 3))
     finally:
         con.close()
@@ -106,7 +129,9 @@ def publish_keys(manifest_path: Path) -> dict[tuple[str, str], str]:
     }
 
 
-def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run_id: str) -> Published:
+def _publish(
+    con, catalog: Catalog, schema: str, name: str, key: str | None, run_id: str, branch: str = MAIN_BRANCH
+) -> Published:
     identifier, relation = f"{schema}.{name}", f'"{schema}"."{name}"'
     state = f'{STATE_SCHEMA}."{schema}__{name}"'
     laps = Laps()
@@ -130,6 +155,8 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
     )
 
     if in_step and (before[1], before[2]) == (rows, fingerprint):
+        if branch != MAIN_BRANCH and staged_snapshot(ice) is not None:
+            start_audit_branch(ice)  # a staged snapshot the state does not describe (a crash): never promote it
         laps.lap("diff")
         return Published(identifier, rows, snapshot.snapshot_id, 0.0, mode="unchanged", rows_written=0, phases=laps.seconds)
 
@@ -137,28 +164,36 @@ def _publish(con, catalog: Catalog, schema: str, name: str, key: str | None, run
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [STATE_SCHEMA, f"{schema}__{name}"]
     ).fetchone()[0]
     if key and in_step and has_state and not null_keys:
-        diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id, laps)
+        diff = _publish_changed_rows(con, ice, identifier, relation, state, key, rows, run_id, laps, branch)
         if diff is not None:
             _remember(con, identifier, state, key, diff.snapshot_id, rows, fingerprint, only_touched=True)
             laps.lap("state")
-            return replace(diff, phases=laps.seconds)
+            return replace(diff, phases=laps.seconds, staged=branch != MAIN_BRANCH)
 
     order = f" ORDER BY {_quoted(key)}" if key else ""  # key ranges per file: a later diff rewrites few files
     sql = f"SELECT * FROM {relation}{order}"
     laps.lap("diff")
-    ice, written = write_batches(catalog, identifier, lambda: con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS), run_id)
-    snapshot_id = ice.current_snapshot().snapshot_id
+
+    def read() -> pa.RecordBatchReader:
+        return con.execute(sql).fetch_record_batch(PUBLISH_BATCH_ROWS)
+
+    ice, written = write_batches(catalog, identifier, read, run_id, branch)
+    snapshot_id = branch_head(ice, branch).snapshot_id
     laps.lap("write")
     _remember(con, identifier, state, key, snapshot_id, rows, fingerprint)
     laps.lap("state")
-    return Published(identifier, written, snapshot_id, 0.0, mode="replaced", rows_written=written, phases=laps.seconds)
+    return Published(
+        identifier, written, snapshot_id, 0.0, mode="replaced", rows_written=written, phases=laps.seconds,
+        staged=branch != MAIN_BRANCH,
+    )
 
 
 def _publish_changed_rows(
-    con, ice, identifier: str, relation: str, state: str, key: str, rows: int, run_id: str, laps: Laps
+    con, ice, identifier: str, relation: str, state: str, key: str, rows: int, run_id: str, laps: Laps,
+    branch: str = MAIN_BRANCH,
 ) -> Published | None:
-    """One commit: delete the keys whose published rows changed or left, append their current rows.
-    None when too much changed for that to pay (the caller replaces the table)."""
+    """One commit on ``branch``: delete the keys whose published rows changed or left, append their
+    current rows. None when too much changed for that to pay (the caller replaces the table)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE publish_gone AS
@@ -178,19 +213,22 @@ def _publish_changed_rows(
     ).fetch_record_batch(PUBLISH_BATCH_ROWS)
     schema = iceberg_compatible(reader.schema)
     properties = {PUBLISHED_BY_PROPERTY: run_id}
+    if branch != MAIN_BRANCH:
+        start_audit_branch(ice)  # the diff applies to what readers see
     tx = ice.transaction()
     if gone:
         # marked delete-only: its rewritten files hold no row the checks have not seen (increments.py)
-        tx.delete(key_filter(key, gone), snapshot_properties={**properties, DELETE_ONLY_PROPERTY: "true"})
+        only_deletes = {**properties, DELETE_ONLY_PROPERTY: "true"}
+        tx.delete(key_filter(key, gone), snapshot_properties=only_deletes, branch=branch)
     written = 0
     for batch in _batches(reader, PUBLISH_BATCH_ROWS):
-        tx.append(batch.cast(schema), snapshot_properties=properties)
+        tx.append(batch.cast(schema), snapshot_properties=properties, branch=branch)
         written += batch.num_rows
     try:
         tx.commit_transaction()
     except CommitFailedException:
         return None  # another writer moved the table: the caller replaces it
-    snapshot_id = ice.refresh().current_snapshot().snapshot_id
+    snapshot_id = branch_head(ice.refresh(), branch).snapshot_id
     laps.lap("write")
     return Published(identifier, rows, snapshot_id, 0.0, mode="changed rows", rows_written=written, keys_deleted=len(gone))
 
@@ -246,8 +284,10 @@ def write_table(catalog: Catalog, identifier: str, data: pa.Table, run_id: str):
     return write_batches(catalog, identifier, lambda: pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), run_id)[0]
 
 
-def write_batches(catalog: Catalog, identifier: str, read: Callable[[], pa.RecordBatchReader], run_id: str):
-    """Replace the Iceberg table `identifier` with what ``read()`` streams, in one atomic commit.
+def write_batches(
+    catalog: Catalog, identifier: str, read: Callable[[], pa.RecordBatchReader], run_id: str, branch: str = MAIN_BRANCH
+):
+    """Replace the Iceberg table `identifier` (on ``branch``) with what ``read()`` streams, in one atomic commit.
 
     The batches are written as they arrive, so memory holds one batch, not the table; readers see
     the old table until the single commit at the end. ``read`` is called again if the commit has
@@ -256,19 +296,35 @@ def write_batches(catalog: Catalog, identifier: str, read: Callable[[], pa.Recor
     first = read()
     schema = iceberg_compatible(first.schema)
     ice = _table_for(catalog, identifier, schema)
+    if branch != MAIN_BRANCH:
+        ice = start_audit_branch(ice)  # the replace's parent is what readers see
     rows = 0
+
+    def cast(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        nonlocal rows
+        for table in _batches(reader, PUBLISH_BATCH_ROWS):
+            rows += table.num_rows
+            yield from table.cast(schema).to_batches()
 
     def commit(table):
         nonlocal rows, first
         reader, first, rows = first or read(), None, 0
         tx = table.transaction()
         properties = {PUBLISHED_BY_PROPERTY: run_id}
+        if branch != MAIN_BRANCH and not table.metadata.snapshots:
+            # Iceberg lets a table without snapshots commit only to main: its first snapshot is
+            # written unreferenced (one streaming append), then the audit branch is pointed at it.
+            stream = pa.RecordBatchReader.from_batches(schema, cast(reader))
+            tx.append(stream, snapshot_properties=properties, branch=None)
+            tx.commit_transaction()
+            table.manage_snapshots().create_branch(table.metadata.snapshots[-1].snapshot_id, branch).commit()
+            return
         for batch in _batches(reader, PUBLISH_BATCH_ROWS):
             # the first batch replaces the table's files, the rest add to them: one commit in the end
-            (tx.append if rows else tx.overwrite)(batch.cast(schema), snapshot_properties=properties)
+            (tx.append if rows else tx.overwrite)(batch.cast(schema), snapshot_properties=properties, branch=branch)
             rows += batch.num_rows
         if not rows:
-            tx.overwrite(schema.empty_table(), snapshot_properties=properties)
+            tx.overwrite(schema.empty_table(), snapshot_properties=properties, branch=branch)
         tx.commit_transaction()
 
     return commit_with_retry(ice, commit), rows
