@@ -244,3 +244,145 @@ def test_a_hard_shop_keeps_its_options_when_simulated(tmp_path):
     assert _q(db, "SELECT DISTINCT method FROM payments") == [("bank_transfer",)]
     assert _q(db, "SELECT DISTINCT category_id FROM products") == [(1,)]
     assert _q(db, "SELECT COUNT(*) FROM payments WHERE status = 'chargeback'")[0][0] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole job on two small hard shops (expensive: one run each, shared by the module's tests)
+# ---------------------------------------------------------------------------------------------
+
+REAL_LIKE_SHOP = ShopConfig.with_profile("real-like", customers=2000, days=450, seed=19)
+YOUNG_SHOP = ShopConfig(customers=800, days=45, seed=19)  # a new shop: 45 days of history
+FAMILIES = ("churn", "fraud", "forecasting")
+# prod's analytics surface that dbt builds from the source alone (the model tables come on top)
+PROD_MARTS = ("fct_orders", "fct_order_items", "fct_payments", "dim_customers", "dim_products", "daily_sales",
+              "customer_cohorts", "conversion_funnel", "inventory_status", "regional_prices", "market_trends",
+              "compliance_report")
+
+
+def _lakehouse(tmp_path_factory, name: str, config: ShopConfig):
+    from tests.conftest import isolated_env, run_job
+
+    mp = pytest.MonkeyPatch()
+    settings = isolated_env(mp, tmp_path_factory.mktemp(name))
+    generate_shop(config, settings.source_url, settings.truth_dir, progress=False)
+    result, checks = run_job("shoplake_all")
+    return mp, (settings, result, checks)
+
+
+@pytest.fixture(scope="module")
+def real_like(tmp_path_factory):
+    mp, lakehouse = _lakehouse(tmp_path_factory, "real-like", REAL_LIKE_SHOP)
+    yield lakehouse
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def young(tmp_path_factory):
+    mp, lakehouse = _lakehouse(tmp_path_factory, "young", YOUNG_SHOP)
+    yield lakehouse
+    mp.undo()
+
+
+def _sql(settings, text: str) -> list[tuple]:
+    from orchestration import query
+
+    return query.run_query(query.connect(settings), text).fetchall()
+
+
+def _assert_green(result, checks) -> None:
+    from dagster import AssetCheckSeverity
+
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks
+              if not c.passed and c.severity == AssetCheckSeverity.ERROR]
+    assert failed == []
+
+
+def _model_outcomes(settings, run_id: str) -> dict[str, tuple[str, str]]:
+    """prod.compliance_report's model section of the run: {family_stage: (status, detail)}."""
+    rows = _sql(settings, "SELECT item, status, detail FROM prod.compliance_report "
+                          f"WHERE section = 'models' AND run_id = '{run_id}'")
+    return {item: (status, detail) for item, status, detail in rows}
+
+
+def _champion_tags(settings, model_name: str) -> dict[str, str]:
+    from mlflow.tracking import MlflowClient
+
+    from ml_assets import tracking
+
+    client = tracking.configure(settings)
+    assert isinstance(client, MlflowClient)
+    return dict(client.get_model_version_by_alias(model_name, tracking.CHAMPION).tags)
+
+
+@pytest.mark.slow
+def test_real_like_shop_is_green_and_every_family_publishes(real_like):
+    settings, result, checks = real_like
+    _assert_green(result, checks)
+    outcomes = _model_outcomes(settings, result.run_id)
+    for family in FAMILIES:
+        assert outcomes.get(f"{family}_promotion", ("missing",))[0] == "promoted", (family, outcomes)
+        assert outcomes.get(f"{family}_scoring", ("missing",))[0] == "scored", (family, outcomes)
+    customers = _sql(settings, "SELECT count(*) FROM prod.dim_customers")[0][0]
+    assert 0 < _sql(settings, "SELECT count(DISTINCT customer_id) FROM prod.churn_scores")[0][0] <= customers
+    assert _sql(settings, "SELECT count(*) FROM prod.demand_forecast")[0][0] > 0
+
+
+@pytest.mark.slow
+def test_real_like_fraud_scores_come_from_the_unsupervised_detector(real_like):
+    from ml_assets.fraud import train as fraud_train
+
+    settings, result, checks = real_like
+    _assert_green(result, checks)
+    payments = _sql(settings, "SELECT count(*) FROM prod.fct_payments")[0][0]
+    assert payments > 1000
+    assert _sql(settings, "SELECT scoring_mode, count(DISTINCT payment_id) FROM prod.fraud_scores GROUP BY 1") == [
+        (fraud_train.UNSUPERVISED, payments)]
+    assert _champion_tags(settings, "shoplake_fraud")["shoplake.candidate"] == fraud_train.BASELINE
+    high_risk = _sql(settings, "SELECT count(*) FROM prod.high_risk_transactions")[0][0]
+    assert 0 < high_risk < 0.2 * payments, "the queue holds the riskiest few, by score quantile"
+
+
+@pytest.mark.slow
+def test_real_like_the_best_candidate_ships_and_a_baseline_wins_where_signal_is_weak(real_like):
+    """In every family the first champion is the best candidate on the backtest windows. Weak, noisy
+    seasonality on one category leaves a forecaster nothing to find that a flat mean of the recent
+    days does not: a baseline wins the forecast, and its forecasts are the ones published."""
+    from ml_assets.forecasting import train as forecast_train
+
+    settings, _, _ = real_like
+    winners = {}
+    for model_name, higher_is_better in (("shoplake_churn", True), ("shoplake_demand_forecast", False)):
+        tags = _champion_tags(settings, model_name)
+        gate = json.loads(tags["shoplake.gate"])  # the backtest scores of the winner and of the others
+        winner = winners[model_name] = tags["shoplake.candidate"]
+        scores = {winner: gate["challenger"], **gate["baselines"]}
+        assert gate["candidate"] == winner and len(scores) >= 3, gate
+        best = max(scores.values()) if higher_is_better else min(scores.values())
+        assert scores[winner] == best, (model_name, scores)
+    assert winners["shoplake_demand_forecast"] in forecast_train.BASELINES, winners
+    published = _sql(settings, "SELECT DISTINCT units_model FROM prod.demand_forecast")
+    assert published == [(winners["shoplake_demand_forecast"],)]
+
+
+@pytest.mark.slow
+def test_young_shop_publishes_every_mart_and_skips_the_models_with_their_reason(young):
+    settings, result, checks = young
+    _assert_green(result, checks)
+    published = {r[0] for r in _sql(settings, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'prod'")}
+    assert set(PROD_MARTS) <= published
+    for table in ("fct_orders", "fct_order_items", "fct_payments", "dim_customers", "daily_sales"):
+        assert _sql(settings, f"SELECT count(*) FROM prod.{table}")[0][0] > 0, table
+    outcomes = _model_outcomes(settings, result.run_id)
+    for family in ("churn", "forecasting"):
+        status, reason = outcomes.get(f"{family}_training", ("missing", ""))
+        assert status == "skipped" and reason, (family, outcomes)
+        assert f"{family}_promotion" not in outcomes or outcomes[f"{family}_promotion"][0] != "promoted"
+    assert "churn_scores" not in published and "demand_forecast" not in published
+    assert "reorder_suggestions" not in published, "downstream of a skipped family skips too"
+    # fraud needs no history for its unsupervised detector: it either scores that way or skips with its reason
+    status, reason = outcomes.get("fraud_training", outcomes.get("fraud_promotion", ("missing", "")))
+    if status == "skipped":
+        assert reason and "fraud_scores" not in published
+    else:
+        assert {m for (m,) in _sql(settings, "SELECT DISTINCT scoring_mode FROM prod.fraud_scores")} == {"unsupervised"}

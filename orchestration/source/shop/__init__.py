@@ -15,7 +15,7 @@ Where things are:
 
     engine.py          a run: the steps in order, and what they share
     state.py           what a run continues from, saved in truth_dir/engine/
-    config.py          ShopConfig
+    config.py          ShopConfig: size, seed, and the options that make hard shops (profiles)
     reference_data.py  countries, currencies, categories, carriers, code lists (and the dbt seed)
     word_lists.py      names, cities, e-mail domains, product words, notes, ticket texts
     intensity.py       the purchase intensity over time and by category
