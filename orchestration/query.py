@@ -146,7 +146,9 @@ def _published(catalog, ident, attempts: int = 50) -> IcebergTable | None:
 
 def _being_replaced(ice) -> bool:
     # Created within the last minute and still without data: the publisher is about to write it.
-    return time.time() * 1000 - ice.metadata.last_updated_ms < 60_000
+    # A table with snapshots but none current was written and waits for its checks (write-audit-
+    # publish, orchestration/checks/audit.py): not published yet, however long they take.
+    return not ice.metadata.snapshots and time.time() * 1000 - ice.metadata.last_updated_ms < 60_000
 
 
 def published_tables(con: ReadOnlySession) -> list[str]:
