@@ -76,8 +76,8 @@ def evaluate_churn(con, truth_dir) -> dict:
             frames[c] = churn_features.customer_features(con, c, window)
         return frames[c]
 
-    data = churn_train.ChurnData(window, [churn_train.Window(tc, hc, pd.concat([at(c) for c in tc], ignore_index=True), at(hc))
-                                          for tc, hc in origins])
+    data = churn_train.ChurnData(window, [
+        churn_train.Window(tc, hc, pd.concat([at(c) for c in tc], ignore_index=True), at(hc)) for tc, hc in origins])
     result = churn_train.fit_candidates(data, SEED)
     winner = result.best
     truth = pd.read_parquet(truth_dir / "customers.parquet", columns=["customer_id", "churn_probability"])
@@ -304,7 +304,8 @@ def fraud_scores_vs_truth(settings: Settings) -> dict | None:
     if "prod.fraud_scores" not in query.published_tables(con):  # the family skipped: nothing to measure
         return None
     scores = query.run_query(con, "SELECT payment_id, fraud_score, scoring_mode FROM prod.fraud_scores").df()
-    truth = pd.read_parquet(settings.truth_dir / "payments.parquet", columns=["payment_id", "fraud_probability", "is_fraud"])
+    truth = pd.read_parquet(settings.truth_dir / "payments.parquet",
+                            columns=["payment_id", "fraud_probability", "is_fraud"])
     both = scores.merge(truth, on="payment_id")
     if both.empty or not both["is_fraud"].any():
         return None
@@ -331,7 +332,8 @@ def truth_measures(settings: Settings, outcomes: dict[str, dict]) -> dict[str, s
                         f"{f['truth_pr_auc']:.3f} (fraud rate {f['base_rate']:.4f}, {f['frauds']} of {f['payments']})")
     if "forecasting" in trained:
         m = evaluate_forecast(con, settings.truth_dir)
-        out["forecasting"] = (f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive {m['naive_units_mase']:.3f}; "
+        out["forecasting"] = (f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive "
+                              f"{m['naive_units_mase']:.3f}; "
                               f"80%/95% coverage {m['coverage_80']:.2f}/{m['coverage_95']:.2f}; chosen: "
                               f"{m.get('models_chosen', '')}")
     return out

@@ -92,9 +92,11 @@ def _add_shop_kind_flags(g: argparse.ArgumentParser) -> None:
     k = g.add_argument_group(
         "kind of shop", "Hard shops on demand; a flag given wins over the profile. The real-like profile sets: "
         + ", ".join(f"{name}={value}" for name, value in REAL_LIKE.items()) + ".")
-    k.add_argument("--profile", choices=tuple(PROFILES), default="demo", help="a preset of the options below (default demo)")
+    k.add_argument("--profile", choices=tuple(PROFILES), default="demo",
+                   help="a preset of the options below (default demo)")
     k.add_argument("--repeat-rate", type=float, default=None, metavar="P",
-                   help="chance a customer can buy again after each order: 1 always (default), lower for one-time buyers")
+                   help="chance a customer can buy again after each order: 1 always (default), "
+                        "lower for one-time buyers")
     k.add_argument("--seasonality", type=float, default=None, metavar="A",
                    help="amplitude of the yearly and weekly cycles: 1 the demo shop's (default), 0 none")
     k.add_argument("--demand-noise", type=float, default=None, metavar="SIGMA",

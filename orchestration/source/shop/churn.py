@@ -48,8 +48,8 @@ def customer_truth(state: State) -> pa.Table:
     idx = np.flatnonzero(alive & (lam > 0))
     if len(idx):
         # Activity only exists from the first simulated day: no intensity before it.
-        cal = Intensity(cutoff_day + 1, CHURN_WINDOW_DAYS, meta["origin_day"], state.promotions, active_from=meta["origin_day"],
-                        shape=shape_of(meta["config"]))
+        cal = Intensity(cutoff_day + 1, CHURN_WINDOW_DAYS, meta["origin_day"], state.promotions,
+                        active_from=meta["origin_day"], shape=shape_of(meta["config"]))
         rho = cal.rate_h * 24.0  # per-day intensity on each hour
         Lk, tk, dt = cal.cum[:-1], np.arange(cal.H) / 24.0, 1.0 / 24.0
         for s in range(0, len(idx), 4000):

@@ -110,7 +110,8 @@ class Run:
     def _calendar(self) -> None:
         """Promotions first: the intensity of the run's days depends on them, and pricing on the fx rates."""
         promotions.add_promotions(self)
-        self.cal = Intensity(self.first_day, self.n, self.state.meta["origin_day"], self.state.promotions, shape=self.shape)
+        self.cal = Intensity(self.first_day, self.n, self.state.meta["origin_day"], self.state.promotions,
+                             shape=self.shape)
         fx_rates.add_fx_rates(self)
 
     def _web(self) -> None:

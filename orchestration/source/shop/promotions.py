@@ -59,7 +59,8 @@ def _site_events(year: int) -> list[tuple[str, date, int, int]]:
     ]
 
 
-def plan_promotions(existing: dict, lo_day: int, hi_day: int, rng: np.random.Generator, shape: Shape = DEMO_SHAPE) -> dict:
+def plan_promotions(existing: dict, lo_day: int, hi_day: int, rng: np.random.Generator,
+                    shape: Shape = DEMO_SHAPE) -> dict:
     """New promotions starting in [lo_day, hi_day]: the calendar's site-wide events plus category
     flash sales every week or two (of the categories the shop sells), never overlapping a
     site-wide event or each other."""
