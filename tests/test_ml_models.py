@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import numpy as np
 import pytest
 from dagster import DagsterInstance
 
@@ -247,3 +248,161 @@ def test_a_fresh_process_loads_each_champion_by_alias_and_scores_prod(lakehouse)
     assert got["fraud"][1] == champion(settings, "fraud") and got["fraud"][0] > 0
     assert got["forecast"][1] == champion(settings, "forecasting") and got["forecast"][0] > 0
     assert got["error"].startswith("the churn model input is missing column(s) ['tenure_days'")
+
+
+# ---- small shops: what a shop without labels, a weak challenger and a young shop get
+
+SMALL_CUSTOMERS, SMALL_DAYS, SMALL_SEED = 600, 400, 3  # enough history for 3 churn backtest windows
+FAMILY_SELECTION = 'key:"ml/churn_model"+ or key:"ml/fraud_model"+'
+
+
+def _private_home(tmp_path_factory, name: str) -> tuple[pytest.MonkeyPatch, Settings]:
+    from tests.conftest import isolated_env
+
+    mp = pytest.MonkeyPatch()
+    return mp, isolated_env(mp, tmp_path_factory.mktemp(name))
+
+
+def _report(settings, run_id: str) -> dict[str, tuple]:
+    from orchestration import query
+
+    rows = query.connect(settings).execute(
+        "SELECT item, status, value, detail FROM prod.compliance_report WHERE run_id = ? AND section = 'models'",
+        [run_id]).fetchall()
+    return {item: (status, value, detail) for item, status, value, detail in rows}
+
+
+@pytest.fixture(scope="module")
+def unlabelled(tmp_path_factory):
+    """A small shop whose chargebacks were never reported (a shop paid by bank transfer has none),
+    with churn and fraud trained once."""
+    import sqlite3
+
+    from orchestration.source.generate import ShopConfig, generate_shop
+
+    mp, settings = _private_home(tmp_path_factory, "unlabelled")
+    generate_shop(ShopConfig(customers=SMALL_CUSTOMERS, days=SMALL_DAYS, seed=SMALL_SEED), settings.source_url,
+                  settings.truth_dir, progress=False)
+    with sqlite3.connect(settings.source_url.removeprefix("sqlite:///")) as db:
+        changed = db.execute("UPDATE payments SET status = 'captured', chargeback_at = NULL "
+                             "WHERE status = 'chargeback'").rowcount
+    assert changed > 0  # the generated shop had chargebacks to remove
+    assert materialize("not group:ml").success
+    result = materialize(FAMILY_SELECTION)
+    yield settings, result
+    mp.undo()
+
+
+def test_without_chargebacks_the_unsupervised_detector_scores_every_payment(unlabelled):
+    from orchestration import query
+
+    settings, result = unlabelled
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    checks, materialized = _events(result)
+    assert checks["fraud_challenger_beats_champion"].passed
+    assert {"prod/fraud_scores", "prod/high_risk_transactions"} <= materialized
+    con = query.connect(settings)
+    payments = con.execute("SELECT count(*) FROM prod.fct_payments WHERE paid_at IS NOT NULL").fetchone()[0]
+    modes = con.execute("SELECT scoring_mode, count(*), count(fraud_probability) FROM prod.fraud_scores GROUP BY 1").fetchall()
+    assert modes == [("unsupervised", payments, 0)]  # every payment, and no probability claimed
+    # The tiers come from the detector's own score quantiles: 1% of the authorised payments it was fitted
+    # on score at or above the high threshold, 5% at or above the medium one.
+    authorised, high, medium_or_high = con.execute(
+        """SELECT count(*), count(*) FILTER (WHERE risk_tier = 'high'), count(*) FILTER (WHERE risk_tier <> 'low')
+           FROM prod.fraud_scores WHERE status <> 'failed'""").fetchone()
+    assert high == authorised - int(np.ceil(0.99 * authorised)) + 1
+    assert medium_or_high == authorised - int(np.ceil(0.95 * authorised)) + 1
+    queue, wrong = con.execute("""SELECT count(*), count(*) FILTER (WHERE status <> 'captured' OR NOT label_pending
+                                                             OR risk_tier <> 'high')
+                                  FROM prod.high_risk_transactions""").fetchone()
+    assert queue > 0 and wrong == 0
+    c = client(settings)
+    version = c.get_model_version("shoplake_fraud", champion(settings, "fraud"))
+    assert version.tags["shoplake.candidate"] == "isolation_forest" and version.tags["scoring_mode"] == "unsupervised"
+    report = _report(settings, result.run_id)
+    assert report["fraud_promotion"][0] == "promoted" and "isolation_forest" in report["fraud_promotion"][2]
+    assert report["fraud_scoring"][:2] == ("scored", int(version.version))
+
+
+def _gate(settings, family: str, version: str) -> dict:
+    return json.loads(client(settings).get_model_version(MODEL_NAMES[family], version).tags["shoplake.gate"])
+
+
+def test_the_first_champion_is_the_best_candidate_on_the_backtest(unlabelled):
+    settings, result = unlabelled
+    version = champion(settings, "churn")
+    gate = _gate(settings, "churn", version)
+    scores = {gate["candidate"]: gate["challenger"], **gate["baselines"]}
+    assert set(scores) == {"no_skill", "logistic_recency", "logistic_rfm", "xgboost"}
+    assert gate["candidate"] == max(scores, key=scores.get) and gate["windows"] == 3
+    assert gate["champion_version"] is None
+    # the champion's backtest AUC is at least every baseline's (it is the best of them)
+    assert all(gate["challenger"] >= s for s in gate["baselines"].values())
+    c = client(settings)
+    assert c.get_model_version("shoplake_churn", version).tags["shoplake.candidate"] == gate["candidate"]
+    status, value, detail = _report(settings, result.run_id)["churn_promotion"]
+    assert (status, value) == ("promoted", int(version)) and gate["candidate"] in detail and "first champion" in detail
+
+
+CRIPPLED_CHURN = {"ops": {"ml__churn_model": {"config": {"n_estimators": 1, "max_depth": 1, "learning_rate": 0.01}}}}
+
+
+def test_a_later_challenger_that_loses_is_a_warn_and_the_champion_keeps_serving(unlabelled):
+    settings, _ = unlabelled
+    before = champion(settings, "churn")
+    result = materialize('key:"ml/churn_model"+', CRIPPLED_CHURN)
+    checks, materialized = _events(result)
+    gate = checks["churn_challenger_beats_champion"]
+    assert result.success and not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
+    assert f"v{before} stays champion" in gate.description
+    assert {"ml/churn_promotion", "prod/churn_scores"} <= materialized
+    assert champion(settings, "churn") == before
+    status, value, detail = _report(settings, result.run_id)["churn_promotion"]
+    assert (status, value) == ("champion_kept", int(before)) and "not promoted" in detail
+
+
+def test_a_baseline_wins_and_is_published_when_the_challenger_is_weak(unlabelled, tmp_path, monkeypatch):
+    from orchestration import query
+
+    settings, _ = unlabelled
+    # A registry of its own: no champion yet, and a challenger with one stump of signal.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    fresh = Settings.from_env()
+    result = materialize('key:"ml/churn_model"+', CRIPPLED_CHURN)
+    checks, materialized = _events(result)
+    assert result.success and checks["churn_challenger_beats_champion"].passed
+    version = champion(fresh, "churn")
+    gate = _gate(fresh, "churn", version)
+    assert gate["candidate"] in ("logistic_recency", "logistic_rfm")
+    assert gate["challenger"] > gate["baselines"]["xgboost"]
+    scores = query.connect(fresh).execute(
+        "SELECT count(*), count(*) FILTER (WHERE model_version = ? AND top_drivers IS NOT NULL) FROM prod.churn_scores",
+        [version]).fetchone()
+    assert "prod/churn_scores" in materialized and scores[0] > 0 and scores[0] == scores[1]
+
+
+def test_a_young_shop_publishes_its_marts_and_skips_the_models_that_cannot_train(tmp_path_factory):
+    from orchestration import query
+    from orchestration.source.generate import ShopConfig, generate_shop
+
+    from tests.conftest import run_job
+
+    mp, settings = _private_home(tmp_path_factory, "young")
+    try:
+        generate_shop(ShopConfig(customers=300, days=45, seed=SMALL_SEED), settings.source_url, settings.truth_dir,
+                      progress=False)
+        result, _ = run_job("shoplake_all")
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        _, materialized = _events(result)
+        assert "ml/churn_model" not in materialized and "prod/churn_scores" not in materialized
+        skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
+        assert {"ml__churn_promotion", "prod__churn_scores"} <= skipped
+        con = query.connect(settings)
+        assert con.execute("SELECT count(*) FROM prod.fct_orders").fetchone()[0] > 0
+        report = _report(settings, result.run_id)
+        status, value, detail = report["churn_training"]
+        assert status == "skipped" and value is None and "days of order history" in detail
+        # fraud needs no history of labels: the detector trains and scores even here
+        assert report["fraud_promotion"][0] == "promoted"
+    finally:
+        mp.undo()
