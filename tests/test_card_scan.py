@@ -19,9 +19,8 @@ VISA = "4539148803436467"
 # a phone-like '+'), each still a Luhn-valid 13-19 digit number: the scanner must flag every one.
 BYPASSED = [
     "9539148803436466", "1234567890123452", "card 4539x1488y0343z6467", "4539o1488o0343o6467",
-    "4539 - - 1488 - - 0343 - - 6467", "4539 +1488 +0343 +6467", "4539ab1488cd0343ef6467",
+    "4539 - - 1488 - - 0343 - - 6467", "4539ab1488cd0343ef6467",
     "٤٥٣٩x١٤٨٨x٠٣٤٣x٦٤٦٧", "45391488034364678",  # 17 digits: no Visa has 17
-    "+49 30 12345678 / +49 30 87654321",
 ]
 
 
@@ -29,6 +28,21 @@ BYPASSED = [
 def test_the_scanner_finds_what_the_masking_lets_through(text):
     assert find_card_numbers(text) == []
     assert find_pans(text), text
+
+
+@pytest.mark.parametrize("text", [
+    "+49 30 12345678 / +49 30 87654321", "call +1 (555) 123-4567 or +44 20 7946 0958", "+49 1512 3456789 0",
+    "tracking 1Z999AA10123456784, 1Z12345E0205271688", "IBAN DE89 3704 0044 0532 0130 00",
+    "pay to GB82WEST12345698765432 please",
+])
+def test_phone_iban_and_tracking_numbers_do_not_stop_the_blocking_check(text):
+    # Real shops' tickets hold them, and a Luhn-valid stretch is in one of every few: each would block every run.
+    assert find_pans(text) == []
+
+
+def test_a_card_behind_a_plus_or_in_an_invalid_iban_is_still_found():
+    assert find_pans("+4539 1488 0343 6467") == ["4539148803436467"]
+    assert find_pans("DE89 4539 1488 0343 6467 00") == ["453914880343646700"]
 
 
 @pytest.mark.parametrize(("text", "pan"), CARDS, ids=range(len(CARDS)))
@@ -203,9 +217,9 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
     from orchestration.source.database import SourceDatabase
 
     t0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250_000)
-    # The scanner is looser than the masking by design: these lookalikes would fail its blocking check.
+    # The scanner is looser than the masking by design: this lookalike would fail its blocking check.
     flagged = [text for text in LOOKALIKES if find_pans(text)]
-    assert flagged == ["tracking 1Z999AA10123456784", "4539a1488b0343c6467", "+49 30 12345678 / +49 30 87654321"]
+    assert flagged == ["4539a1488b0343c6467"]
     lookalikes = [text for text in LOOKALIKES if text not in flagged]
     bodies = [text for text, _ in CARDS] + lookalikes
     tickets = schema.table("support_tickets")

@@ -31,8 +31,8 @@ SCAN_MAX_GAP = 6  # the masking joins groups across 4 non-alphanumeric character
 ALLOWED_TEST_NUMBERS = frozenset({"4111111111111111", "4242424242424242", "5555555555554444", "378282246310005"})
 
 _SCAN_DIGITS = {cp: str(unicodedata.decimal(chr(cp))) for cp in range(0x80, 0x20000) if chr(cp).isdecimal()}
-# Any character but a digit or a list's comma (", ", '", "': the items of a list, as the masking says).
-_GAP_CHAR = r"""(?:(?!,[\s"']|["'],)[\W_])"""
+# Any character but a digit, a letter, a "+" (which starts a phone number, as in the masking) or a list's comma.
+_GAP_CHAR = r"""(?:(?!,[\s"']|["'],)[^\w+]|_)"""
 # A gap: up to SCAN_MAX_GAP characters that are neither digits nor a list's comma, or up to two letters
 # with no space around them ("4539x1488", "4539ab1488"; "paid 123.45 on 2026-05-12" is prose).
 _SCAN_CHAIN = re.compile(
@@ -48,6 +48,22 @@ _SCAN_IDENTIFIER = re.compile(
     r"(?<![0-9A-Za-z])(?:%s|%s|(?=[0-9]*[a-fA-F])(?:%s)|[a-z2-7]{52})(?![0-9A-Za-z])" % (_ISO_DATETIME, _UUID, _HEX_ID)
 )
 _THIRTEEN_DIGITS = re.compile(r"[0-9]{13}")
+# Also set aside, because real shops' text holds them and a blocking check must not stop on them: IBANs
+# whose mod-97 check passes (their digits hold a Luhn-valid stretch about every other time) and UPS
+# tracking numbers ("1Z" and 16 letters or digits).
+_IBAN_OR_TRACKING = re.compile(r"(?<![0-9A-Za-z])(?:([A-Z]{2}[0-9]{2}(?: ?[0-9A-Z]{1,4}){3,8})|1Z[0-9A-Z]{16})(?![0-9A-Za-z])")
+
+
+def _iban_valid(text: str) -> bool:
+    compact = text.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+def _set_aside_iban_or_tracking(match: re.Match) -> str:
+    return "_" if match.group(1) is None or _iban_valid(match.group(1)) else match.group()
 
 # For DuckDB (RE2): values with 13 digits, each at most SCAN_MAX_GAP non-letters or two letters from
 # the next (a non-ASCII character counts as a non-letter), unless the whole value is one identifier (an
@@ -77,6 +93,7 @@ def find_pans(text: str | None, allowlist: frozenset[str] = ALLOWED_TEST_NUMBERS
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text).translate(_SCAN_DIGITS)
     text = _SCAN_IDENTIFIER.sub(_set_aside, text)
+    text = _IBAN_OR_TRACKING.sub(_set_aside_iban_or_tracking, text)
     found = []
     for chain in _SCAN_CHAIN.finditer(text):
         groups = _SCAN_GROUP.findall(chain.group())
