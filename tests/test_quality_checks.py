@@ -110,7 +110,10 @@ def test_quarantine_schema_knows_the_rules_of_its_table():
     )
     found = failed_checks(quarantine_schema("payments"), frame)
     assert any(c.startswith("isin") for c in found)
-    assert rules_of("payments") == ["payment_amount_mismatch", "missing_fx_rate"]
+    assert rules_of("payments") == [
+        "null_required_field", "orphan_order", "invalid_value", "out_of_range", "inconsistent_fields",
+        "payment_amount_mismatch", "missing_fx_rate",
+    ]
 
 
 def test_every_published_dbt_model_has_a_pandera_schema():
