@@ -328,7 +328,9 @@ def truth_measures(settings: Settings, outcomes: dict[str, dict]) -> dict[str, s
                         f"(RFM baseline {c['baseline_roc_auc']:.3f}; churn rate {c['base_rate']:.2f})")
     f = fraud_scores_vs_truth(settings)
     if f is not None:
-        out["fraud"] = (f"published scores ({f['modes']}) PR-AUC {f['scores_pr_auc']:.3f} on the true label vs truth "
+        seen = " (in-sample: it trained on most of them)" if "supervised" in f["modes"].split(", ") else ""
+        out["fraud"] = (f"published scores ({f['modes']}{seen}) PR-AUC {f['scores_pr_auc']:.3f} on the true label "
+                        "vs truth "
                         f"{f['truth_pr_auc']:.3f} (fraud rate {f['base_rate']:.4f}, {f['frauds']} of {f['payments']})")
     if "forecasting" in trained:
         m = evaluate_forecast(con, settings.truth_dir)
