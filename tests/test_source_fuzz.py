@@ -176,14 +176,15 @@ def fuzzed_shop(shoplake_home, monkeypatch):
         admin.close()
 
 
-def build_and_reconcile(settings: Settings, con, zero_dates: bool) -> object:
+def build_and_reconcile(settings: Settings, con, zero_dates: bool, plant: bool = True) -> object:
     """Plant the fuzzed rows, run the daily refresh, check it is green and that every source key
     is curated or quarantined; returns the query connection for further checks."""
     from orchestration.query import connect as query_connect
     from tests.conftest import run_job
 
-    planted = plant_fuzzed_rows(con, zero_dates)
-    assert all(n >= 5 for n in planted.values()), planted
+    if plant:
+        planted = plant_fuzzed_rows(con, zero_dates)
+        assert all(n >= 5 for n in planted.values()), planted
     at_source = source_keys(con)
 
     result, checks = run_job("daily_refresh")
@@ -219,6 +220,21 @@ def test_a_fuzzed_source_builds_green_and_every_row_is_curated_or_quarantined(fu
     assert top == (2, Decimal("19999999999.98"))
     # a zero-date-free extreme date is a date: 9999-12-31 and 1000-01-01 orders find their rate
     assert lake.execute("SELECT count(*) FROM prod.fct_orders WHERE usd_per_unit IS NULL").fetchone()[0] == 0
+    lake.close()
+
+    # a purchase event whose order is deleted later: the next (incremental) run moves it to quarantine
+    cur = con.cursor()
+    cur.execute(
+        "SELECT event_id, order_id FROM web_events WHERE event_type = 'purchase' AND order_id < %s "
+        "AND order_id IN (SELECT order_id FROM orders) ORDER BY event_id LIMIT 1",
+        [FIRST_FUZZ_KEY],
+    )
+    event_id, order_id = cur.fetchone()
+    cur.execute("DELETE FROM orders WHERE order_id = %s", [order_id])
+    lake = build_and_reconcile(settings, con, zero_dates=False, plant=False)
+    rules = lake.execute("SELECT rule FROM quarantine.web_events WHERE event_id = ?", [event_id]).fetchall()
+    assert rules == [("orphan_order",)]
+    assert lake.execute("SELECT count(*) FROM curated.web_events WHERE event_id = ?", [event_id]).fetchone()[0] == 0
 
 
 @pytest.mark.xfail(
