@@ -248,3 +248,10 @@ def test_zero_and_partial_zero_dates_are_quarantined_not_failing(fuzzed_shop):
         "SELECT DISTINCT rule FROM quarantine.orders WHERE offending_values LIKE '%ordered_at=NULL%'"
     ).fetchall()
     assert rules == [("null_required_field",)]
+    # ...and the quarantine record keeps the source's own text of each unreadable date
+    shown = lake.execute(
+        "SELECT DISTINCT regexp_extract(offending_values, 'ordered_at=NULL \\(source text ([^)]*)\\)', 1) "
+        "FROM quarantine.orders WHERE rule = 'null_required_field' AND offending_values LIKE '%ordered_at=NULL (%'"
+    ).fetchall()
+    expected = {"0000-00-00 00:00:00.000", *(d + " 12:00:00.000" for d in PARTIAL_ZERO_DATES)}
+    assert {text for (text,) in shown} == expected

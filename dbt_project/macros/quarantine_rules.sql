@@ -58,7 +58,10 @@ group by {{ keys }}, rule
 
 {# null_required_field: the business needs a value (zero dates arrive as NULL too). #}
 {% macro required(column) -%}
-{{ return({'rule': 'null_required_field', 'when': column ~ ' is null', 'shown': "'" ~ column ~ "=NULL'"}) }}
+{#- a zero or partial-zero date arrives as NULL; extraction keeps its source text in _invalid_values -#}
+{%- set source_text = "json_extract_string(_invalid_values, '$." ~ column ~ "')" -%}
+{%- set shown = "'" ~ column ~ "=NULL' || coalesce(' (source text ' || " ~ source_text ~ " || ')', '')" -%}
+{{ return({'rule': 'null_required_field', 'when': column ~ ' is null', 'shown': shown}) }}
 {%- endmacro %}
 
 

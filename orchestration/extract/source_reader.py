@@ -18,13 +18,10 @@ import pyarrow.compute as pc
 
 from orchestration.extract.schema_drift import SchemaDrift
 from orchestration.source.database import SourceDatabase, SourceUnavailable
-from orchestration.source.schema import Column, Table
+from orchestration.source.schema import INVALID_VALUES, Column, Table
 
 
 READ_PARALLELISM = 2
-INVALID_VALUES = "_invalid_values"
-"""Raw column: a JSON object of column -> original source text, for values the row held that no
-Arrow type can represent (MySQL's zero and partial-zero dates); those columns land as NULL."""
 _DATE_TYPES = ("DATE", "DATETIME(3)")
 
 

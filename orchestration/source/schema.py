@@ -76,6 +76,11 @@ def _c(name, sql_type, doc="", nullable=False, **kw) -> Column:
 
 UPDATED_AT = _c("updated_at", "DATETIME(3)", "last change of the row, millisecond precision; the extraction cursor")
 
+# Raw column beside the contract's: a JSON object of column -> original source text, for values a row held
+# that no Arrow type can represent (MySQL's zero and partial-zero dates), which land as NULL. Extraction
+# writes it; the quarantine rules show the text.
+INVALID_VALUES = "_invalid_values"
+
 TABLES: tuple[Table, ...] = (
     Table(
         "customers",
