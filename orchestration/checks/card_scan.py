@@ -43,7 +43,13 @@ _SCAN_GROUP = re.compile(r"[0-9]+")
 # tokens (base32, orchestration/lakehouse/pii.py) unless one holds 13 digits in a row.
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _HEX_ID = r"[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}"
-_ISO_DATETIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+# Dates and times as programs and people write them ("2026-12-07T20:31:46Z", "2026/12/07 20:31:46" in a
+# library's log line, "07.12.2026 20:31"): fourteen digits of a date and time are Luhn-valid one time in ten.
+_ISO_DATETIME = (
+    r"(?:[12][0-9]{3}(?P<ymd>[-/.])(?:0?[1-9]|1[0-2])(?P=ymd)(?:0?[1-9]|[12][0-9]|3[01])"
+    r"|(?:0?[1-9]|[12][0-9]|3[01])(?P<dmy>[-/.])(?:0?[1-9]|[12][0-9]|3[01])(?P=dmy)[12][0-9]{3})"
+    r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 _SCAN_IDENTIFIER = re.compile(
     r"(?<![0-9A-Za-z])(?:%s|%s|(?=[0-9]*[a-fA-F])(?:%s)|[a-z2-7]{52})(?![0-9A-Za-z])" % (_ISO_DATETIME, _UUID, _HEX_ID)
 )
