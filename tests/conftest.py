@@ -1,5 +1,7 @@
+import contextlib
 import faulthandler
 import os
+import uuid
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +46,25 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+# The machine's MariaDB server (root, no password); every test that needs a database makes its own.
+MARIADB = dict(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4")
+
+
+@contextlib.contextmanager
+def scratch_mariadb(prefix: str = "shoplake_test"):
+    """A new, empty MariaDB database, dropped afterwards: yields (name, source URL)."""
+    import pymysql
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(**MARIADB, autocommit=True)
+    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield name, f"mysql://root@127.0.0.1:3306/{name}"
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
 
 
 @pytest.fixture

@@ -185,23 +185,14 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
 
 @pytest.fixture
 def mariadb_shop(shoplake_home, monkeypatch):
-    import pymysql
-
     from orchestration.settings import Settings
     from orchestration.source.database import SourceDatabase
+    from tests.conftest import scratch_mariadb
 
-    server = dict(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4")
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(**server, autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql://root@127.0.0.1:3306/{name}"
-    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
-    SourceDatabase(url).create_schema()
-    try:
+    with scratch_mariadb() as (_, url):
+        monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
+        SourceDatabase(url).create_schema()
         yield Settings.from_env()
-    finally:
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
-        admin.close()
 
 
 @pytest.mark.mariadb

@@ -17,25 +17,19 @@ from orchestration.lakehouse.catalog import load_catalog
 from orchestration.settings import Settings
 from orchestration.source import schema
 from orchestration.source.database import SourceDatabase, SourceUnavailable
+from tests.conftest import MARIADB, scratch_mariadb
 
 pytestmark = pytest.mark.mariadb
 
-SERVER = dict(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4")
+SERVER = MARIADB
 
 
 @pytest.fixture
 def mysql_source(shoplake_home, monkeypatch):
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(**SERVER, autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql://root@127.0.0.1:3306/{name}"
-    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
-    SourceDatabase(url).create_schema()
-    try:
+    with scratch_mariadb() as (name, url):
+        monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
+        SourceDatabase(url).create_schema()
         yield Settings.from_env(), pymysql.connect(**SERVER, database=name, autocommit=True)
-    finally:
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
-        admin.close()
 
 
 def test_mysql_realities_round_trip_exactly(mysql_source):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from decimal import Decimal
 
 import pymysql
@@ -20,10 +19,11 @@ import pytest
 
 from orchestration.settings import Settings
 from orchestration.source import schema
+from tests.conftest import MARIADB, scratch_mariadb
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 
-SERVER = dict(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4")
+SERVER = MARIADB
 CUSTOMERS, DAYS, SEED = 60, 60, 3
 FIRST_FUZZ_KEY = 700_000_000  # far above every generated key
 ORPHAN_KEY = 999_999_999  # names no row of any table
@@ -163,21 +163,14 @@ def source_keys(con) -> dict[str, int]:
 def fuzzed_shop(shoplake_home, monkeypatch):
     from orchestration.source.generate import ShopConfig, generate_shop
 
-    name = f"shoplake_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(**SERVER, autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql://root@127.0.0.1:3306/{name}"
-    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
-    settings = Settings.from_env()
-    try:
+    with scratch_mariadb("shoplake_fuzz") as (name, url):
+        monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
+        settings = Settings.from_env()
         config = ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED, dirty_rate=0.0)
         generate_shop(config, url, settings.truth_dir, progress=False)
         con = _connect(name)
         yield settings, con
         con.close()
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 def build_and_reconcile(settings: Settings, con, zero_dates: bool, plant: bool = True) -> object:
