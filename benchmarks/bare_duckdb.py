@@ -28,7 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-PLUGIN_MODULE = "orchestration.transform.duckdb_plugin"  # the plugin profiles.yml gives dbt
+PLUGIN_MODULE = "orchestration.lakehouse.duckdb_plugin"  # the plugin profiles.yml gives dbt
 
 
 def built_models(target: Path) -> list[dict]:
@@ -83,7 +83,9 @@ def run_models(target: Path, database: Path, memory_limit: str | None = None) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=Path, required=True, help="the dbt build's target folder")
-    parser.add_argument("--database", type=Path, required=True, help="a copy of the transform database (it is modified)")
+    parser.add_argument(
+        "--database", type=Path, required=True, help="a copy of the transform database (it is modified)"
+    )
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's own)")
     args = parser.parse_args()
     print(json.dumps(run_models(args.target, args.database, args.memory_limit)))

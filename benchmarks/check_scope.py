@@ -29,7 +29,7 @@ def previous_run_snapshot(table) -> int | None:
     """The newest ancestor of the current snapshot published by another run than the current one."""
     from pyiceberg.table.snapshots import ancestors_of
 
-    from orchestration.transform.publish import PUBLISHED_BY_PROPERTY
+    from orchestration.lakehouse.publish import PUBLISHED_BY_PROPERTY
 
     def run_of(snapshot):
         return snapshot.summary.get(PUBLISHED_BY_PROPERTY) if snapshot.summary else None
@@ -46,10 +46,10 @@ def main() -> int:
     os.environ["SHOPLAKE_HOME"] = str(args.home.resolve())
 
     from orchestration import query
-    from orchestration.checks.card_scan import scan_published_table
-    from orchestration.checks.pandera_batches import failure_cases
-    from orchestration.checks.quality_checks import schema_for
+    from orchestration.defs.checks.pandera_batches import failure_cases
+    from orchestration.defs.checks.quality_checks import schema_for
     from orchestration.lakehouse import increments
+    from orchestration.lakehouse.card_scan import scan_published_table
     from orchestration.settings import Settings
 
     settings = Settings.from_env()
@@ -68,9 +68,11 @@ def main() -> int:
 
     print(f"{args.table}: snapshot {ice.current_snapshot().snapshot_id}, base {base} (the previous run's last publish)")
     print(f"{'scope':<44}{'files':>7}{'rows':>13}{'card scan s':>13}{'pandera s':>11}")
-    for label, increment in (("new files, delete-only rewrites skipped", with_skip),
-                             ("every file added since (rewrites read)", all_new),
-                             ("whole table", None)):
+    for label, increment in (
+        ("new files, delete-only rewrites skipped", with_skip),
+        ("every file added since (rewrites read)", all_new),
+        ("whole table", None),
+    ):
         started = time.perf_counter()
         scan = scan_published_table(con, args.table, increment)
         scan_s = time.perf_counter() - started

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from demo_shop.config import REAL_LIKE
+from demo_shop.generate import ShopConfig, generate_shop
 from ml_assets import lakehouse_data, tracking
 from ml_assets.churn import features as churn_features
 from ml_assets.churn import train as churn_train
@@ -49,8 +51,6 @@ from ml_assets.forecasting import train as forecast_train
 from ml_assets.fraud import features as fraud_features
 from ml_assets.fraud import train as fraud_train
 from orchestration.settings import Settings
-from orchestration.source.generate import ShopConfig, generate_shop
-from orchestration.source.shop.config import REAL_LIKE
 
 SEED = 7
 CHURN_RATIO = 0.95
@@ -66,8 +66,9 @@ def evaluate_churn(con, truth_dir) -> dict:
     cutoff = dt.date.fromisoformat(info["cutoff_date"])
     window = int(info["window_days"])
     first, _ = churn_features.data_span(con)
-    origins = churn_features.backtest_windows(first, cutoff + dt.timedelta(days=window), window,
-                                              churn_train.BACKTEST_WINDOWS)
+    origins = churn_features.backtest_windows(
+        first, cutoff + dt.timedelta(days=window), window, churn_train.BACKTEST_WINDOWS
+    )
     assert origins and origins[0][1] == cutoff, (origins[:1], cutoff)
     frames: dict[dt.date, pd.DataFrame] = {}
 
@@ -76,8 +77,10 @@ def evaluate_churn(con, truth_dir) -> dict:
             frames[c] = churn_features.customer_features(con, c, window)
         return frames[c]
 
-    data = churn_train.ChurnData(window, [
-        churn_train.Window(tc, hc, pd.concat([at(c) for c in tc], ignore_index=True), at(hc)) for tc, hc in origins])
+    data = churn_train.ChurnData(
+        window,
+        [churn_train.Window(tc, hc, pd.concat([at(c) for c in tc], ignore_index=True), at(hc)) for tc, hc in origins],
+    )
     result = churn_train.fit_candidates(data, SEED)
     winner = result.best
     truth = pd.read_parquet(truth_dir / "customers.parquet", columns=["customer_id", "churn_probability"])
@@ -88,10 +91,18 @@ def evaluate_churn(con, truth_dir) -> dict:
     truth_auc = float(roc_auc_score(y, holdout["churn_probability"]))
     best_baseline = max(churn_train.BASELINES, key=lambda n: auc[n])
     return {
-        "customers": len(holdout), "base_rate": float(y.mean()), "cutoff": str(cutoff), "window_days": window,
-        "winner": winner, "backtest": {n: result.score(n) for n in result.candidates},
-        "model_roc_auc": auc[winner], "baseline": best_baseline, "baseline_roc_auc": auc[best_baseline],
-        "recency_roc_auc": auc[churn_train.RECENCY], "truth_roc_auc": truth_auc, "ratio": auc[winner] / truth_auc,
+        "customers": len(holdout),
+        "base_rate": float(y.mean()),
+        "cutoff": str(cutoff),
+        "window_days": window,
+        "winner": winner,
+        "backtest": {n: result.score(n) for n in result.candidates},
+        "model_roc_auc": auc[winner],
+        "baseline": best_baseline,
+        "baseline_roc_auc": auc[best_baseline],
+        "recency_roc_auc": auc[churn_train.RECENCY],
+        "truth_roc_auc": truth_auc,
+        "ratio": auc[winner] / truth_auc,
     }
 
 
@@ -104,15 +115,25 @@ def evaluate_fraud(con, truth_dir) -> dict:
     winner = result.best
     truth = pd.read_parquet(truth_dir / "payments.parquet", columns=["payment_id", "fraud_probability", "is_fraud"])
     supervised = data.mode == fraud_train.SUPERVISED
-    frame = (data.holdout if supervised else data.train).assign(
-        model=result.candidates[winner].holdout_scores,
-        baseline=result.candidates[fraud_train.BASELINE].holdout_scores).merge(truth, on="payment_id")
+    frame = (
+        (data.holdout if supervised else data.train)
+        .assign(
+            model=result.candidates[winner].holdout_scores,
+            baseline=result.candidates[fraud_train.BASELINE].holdout_scores,
+        )
+        .merge(truth, on="payment_id")
+    )
     y = frame["is_chargeback"] if supervised else frame["is_fraud"]
     m = {k: fraud_train.evaluate(y, frame[k]) for k in ("model", "baseline", "fraud_probability")}
     return {
-        "payments": len(frame), "chargebacks": int(y.sum()), "holdout_from": str(data.holdout_from),
-        "mode": data.mode, "label": "chargebacks" if supervised else "true frauds (no chargebacks to learn from)",
-        "winner": winner, "model_pr_auc": m["model"]["pr_auc"], "baseline_pr_auc": m["baseline"]["pr_auc"],
+        "payments": len(frame),
+        "chargebacks": int(y.sum()),
+        "holdout_from": str(data.holdout_from),
+        "mode": data.mode,
+        "label": "chargebacks" if supervised else "true frauds (no chargebacks to learn from)",
+        "winner": winner,
+        "model_pr_auc": m["model"]["pr_auc"],
+        "baseline_pr_auc": m["baseline"]["pr_auc"],
         "truth_pr_auc": m["fraud_probability"]["pr_auc"],
         "model_recall_at_1pct_fpr": m["model"]["recall_at_1pct_fpr"],
         "truth_recall_at_1pct_fpr": m["fraud_probability"]["recall_at_1pct_fpr"],
@@ -142,8 +163,14 @@ def evaluate_forecast(con, truth_dir) -> dict:
     actual = data.actuals()
     actual = actual[actual["series_id"].str.match(r"category:\d+:units")].merge(truth, on=["date", "category_id"])
     histories = {sid: part["y"].to_numpy() for sid, part in data.train_input().groupby("series_id")}
-    oracle = np.mean([forecast_train.series_metrics(p["y"].to_numpy(), kept * p["expected_units"].to_numpy(), histories[sid])["mase"]
-                      for sid, p in actual.groupby("series_id")])
+    oracle = np.mean(
+        [
+            forecast_train.series_metrics(p["y"].to_numpy(), kept * p["expected_units"].to_numpy(), histories[sid])[
+                "mase"
+            ]
+            for sid, p in actual.groupby("series_id")
+        ]
+    )
 
     def covered(h, nominal):
         return float(((h["y"] >= h[f"lo{nominal}"]) & (h["y"] <= h[f"hi{nominal}"])).mean())
@@ -153,12 +180,18 @@ def evaluate_forecast(con, truth_dir) -> dict:
     units_hold = hold[hold["series_id"].str.match(r"category:\d+:units")]
     chosen = forecast_train.latest(result.per_series[result.per_series["forecaster"] == sel])["model"]
     return {
-        "series": int(data.history["series_id"].nunique()), "holdout_origin": str(data.origin.date()),
-        "gate_windows": len(data.origins()), "seconds": seconds, "cpu_seconds": cpu_seconds,
-        "shipped": sel, "models_chosen": ", ".join(f"{k} x{v}" for k, v in chosen.value_counts().items()),
+        "series": int(data.history["series_id"].nunique()),
+        "holdout_origin": str(data.origin.date()),
+        "gate_windows": len(data.origins()),
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "shipped": sel,
+        "models_chosen": ", ".join(f"{k} x{v}" for k, v in chosen.value_counts().items()),
         "per_series_selection_units_mase": float(mase[(forecast_train.SELECTED, "units")]),
-        "every_series_coverage_80": covered(hold, 80), "every_series_coverage_95": covered(hold, 95),
-        "units_coverage_80": covered(units_hold, 80), "units_coverage_95": covered(units_hold, 95),
+        "every_series_coverage_80": covered(hold, 80),
+        "every_series_coverage_95": covered(hold, 95),
+        "units_coverage_80": covered(units_hold, 80),
+        "units_coverage_95": covered(units_hold, 95),
         "selected_units_mase": float(mase[(sel, "units")]),
         "naive_units_mase": float(mase[(naive, "units")]),
         "window_mean_units_mase": float(mase[(flat, "units")]),
@@ -173,46 +206,89 @@ def evaluate_forecast(con, truth_dir) -> dict:
         "best_baseline_units_mase": float(min(mase[(naive, "units")], mase[(flat, "units")])),
         "revenue_ratio": float(mase[(sel, "revenue_usd")] / mase[(naive, "revenue_usd")]),
         "bias": float(latest[(latest["forecaster"] == sel) & (latest["measure"] == "units")]["bias"].mean()),
-        "coverage_80": shipped["latest_category_coverage_80"], "coverage_95": shipped["latest_category_coverage_95"],
-        "windows_coverage_80": shipped["category_coverage_80"], "windows_coverage_95": shipped["category_coverage_95"],
+        "coverage_80": shipped["latest_category_coverage_80"],
+        "coverage_95": shipped["latest_category_coverage_95"],
+        "windows_coverage_80": shipped["category_coverage_80"],
+        "windows_coverage_95": shipped["category_coverage_95"],
     }
 
 
 def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: float) -> tuple[str, bool]:
     checks = [
-        ("churn ROC-AUC vs truth", f"{churn['winner']} {churn['model_roc_auc']:.3f} vs {churn['truth_roc_auc']:.3f} "
-         f"(best baseline {churn['baseline']} {churn['baseline_roc_auc']:.3f})", f"ratio {churn['ratio']:.3f}",
-         f">= {CHURN_RATIO}", churn["ratio"] >= CHURN_RATIO),
-        ("churn ROC-AUC vs recency alone", f"{churn['model_roc_auc']:.3f} vs {churn['recency_roc_auc']:.3f}",
-         f"{churn['model_roc_auc'] - churn['recency_roc_auc']:+.3f}", ">= +0.02",
-         churn["model_roc_auc"] >= churn["recency_roc_auc"] + 0.02),
-        ("churn champion vs best baseline, holdout", f"{churn['model_roc_auc']:.3f} vs {churn['baseline_roc_auc']:.3f}",
-         f"{churn['model_roc_auc'] - churn['baseline_roc_auc']:+.3f}", ">= 0",
-         churn["model_roc_auc"] >= churn["baseline_roc_auc"]),
-        ("fraud PR-AUC vs truth", f"{fraud['winner']} ({fraud['mode']}) {fraud['model_pr_auc']:.3f} vs "
-         f"{fraud['truth_pr_auc']:.3f} on {fraud['label']} (baseline {fraud['baseline_pr_auc']:.3f})",
-         f"ratio {fraud['ratio']:.3f}", f">= {FRAUD_RATIO}", fraud["ratio"] >= FRAUD_RATIO),
-        ("forecast MASE, category units", f"{forecast['selected_units_mase']:.3f} vs seasonal naive "
-         f"{forecast['naive_units_mase']:.3f} (truth {forecast['truth_units_mase']:.3f})",
-         f"ratio {forecast['ratio']:.3f}", f"<= {MASE_RATIO}", forecast["ratio"] <= MASE_RATIO),
-        ("forecast MASE vs best of seasonal naive and 28-day mean", f"{forecast['selected_units_mase']:.3f} vs "
-         f"{forecast['best_baseline_units_mase']:.3f} (28-day mean {forecast['window_mean_units_mase']:.3f}, "
-         f"ETS {forecast['ets_units_mase']:.3f}; over {forecast['gate_windows']} gate windows "
-         f"{forecast['windows_selected_units_mase']:.3f} vs naive {forecast['windows_naive_units_mase']:.3f}, "
-         f"mean {forecast['windows_window_mean_units_mase']:.3f})", f"bias {100 * forecast['bias']:+.1f}%",
-         "at or below", forecast["selected_units_mase"] <= forecast["best_baseline_units_mase"] + 1e-12),
-        ("forecast MASE, category revenue", f"{forecast['selected_revenue_mase']:.3f} vs seasonal naive "
-         f"{forecast['naive_revenue_mase']:.3f}", f"ratio {forecast['revenue_ratio']:.3f}", "(reported)", True),
-        ("80% interval coverage, holdout", f"{forecast['every_series_coverage_80']:.3f} of every series' days "
-         f"(categories {forecast['coverage_80']:.3f}, their units {forecast['units_coverage_80']:.3f}; categories on "
-         f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_80']:.3f})",
-         f"{100 * (forecast['every_series_coverage_80'] - 0.8):+.1f} points", "within 5 points",
-         abs(forecast["every_series_coverage_80"] - 0.8) <= COVERAGE_TOLERANCE),
-        ("95% interval coverage, holdout", f"{forecast['every_series_coverage_95']:.3f} of every series' days "
-         f"(categories {forecast['coverage_95']:.3f}, their units {forecast['units_coverage_95']:.3f}; categories on "
-         f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_95']:.3f})",
-         f"{100 * (forecast['every_series_coverage_95'] - 0.95):+.1f} points", "within 5 points",
-         abs(forecast["every_series_coverage_95"] - 0.95) <= COVERAGE_TOLERANCE),
+        (
+            "churn ROC-AUC vs truth",
+            f"{churn['winner']} {churn['model_roc_auc']:.3f} vs {churn['truth_roc_auc']:.3f} "
+            f"(best baseline {churn['baseline']} {churn['baseline_roc_auc']:.3f})",
+            f"ratio {churn['ratio']:.3f}",
+            f">= {CHURN_RATIO}",
+            churn["ratio"] >= CHURN_RATIO,
+        ),
+        (
+            "churn ROC-AUC vs recency alone",
+            f"{churn['model_roc_auc']:.3f} vs {churn['recency_roc_auc']:.3f}",
+            f"{churn['model_roc_auc'] - churn['recency_roc_auc']:+.3f}",
+            ">= +0.02",
+            churn["model_roc_auc"] >= churn["recency_roc_auc"] + 0.02,
+        ),
+        (
+            "churn champion vs best baseline, holdout",
+            f"{churn['model_roc_auc']:.3f} vs {churn['baseline_roc_auc']:.3f}",
+            f"{churn['model_roc_auc'] - churn['baseline_roc_auc']:+.3f}",
+            ">= 0",
+            churn["model_roc_auc"] >= churn["baseline_roc_auc"],
+        ),
+        (
+            "fraud PR-AUC vs truth",
+            f"{fraud['winner']} ({fraud['mode']}) {fraud['model_pr_auc']:.3f} vs "
+            f"{fraud['truth_pr_auc']:.3f} on {fraud['label']} (baseline {fraud['baseline_pr_auc']:.3f})",
+            f"ratio {fraud['ratio']:.3f}",
+            f">= {FRAUD_RATIO}",
+            fraud["ratio"] >= FRAUD_RATIO,
+        ),
+        (
+            "forecast MASE, category units",
+            f"{forecast['selected_units_mase']:.3f} vs seasonal naive "
+            f"{forecast['naive_units_mase']:.3f} (truth {forecast['truth_units_mase']:.3f})",
+            f"ratio {forecast['ratio']:.3f}",
+            f"<= {MASE_RATIO}",
+            forecast["ratio"] <= MASE_RATIO,
+        ),
+        (
+            "forecast MASE vs best of seasonal naive and 28-day mean",
+            f"{forecast['selected_units_mase']:.3f} vs "
+            f"{forecast['best_baseline_units_mase']:.3f} (28-day mean {forecast['window_mean_units_mase']:.3f}, "
+            f"ETS {forecast['ets_units_mase']:.3f}; over {forecast['gate_windows']} gate windows "
+            f"{forecast['windows_selected_units_mase']:.3f} vs naive {forecast['windows_naive_units_mase']:.3f}, "
+            f"mean {forecast['windows_window_mean_units_mase']:.3f})",
+            f"bias {100 * forecast['bias']:+.1f}%",
+            "at or below",
+            forecast["selected_units_mase"] <= forecast["best_baseline_units_mase"] + 1e-12,
+        ),
+        (
+            "forecast MASE, category revenue",
+            f"{forecast['selected_revenue_mase']:.3f} vs seasonal naive {forecast['naive_revenue_mase']:.3f}",
+            f"ratio {forecast['revenue_ratio']:.3f}",
+            "(reported)",
+            True,
+        ),
+        (
+            "80% interval coverage, holdout",
+            f"{forecast['every_series_coverage_80']:.3f} of every series' days "
+            f"(categories {forecast['coverage_80']:.3f}, their units {forecast['units_coverage_80']:.3f}; categories on "
+            f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_80']:.3f})",
+            f"{100 * (forecast['every_series_coverage_80'] - 0.8):+.1f} points",
+            "within 5 points",
+            abs(forecast["every_series_coverage_80"] - 0.8) <= COVERAGE_TOLERANCE,
+        ),
+        (
+            "95% interval coverage, holdout",
+            f"{forecast['every_series_coverage_95']:.3f} of every series' days "
+            f"(categories {forecast['coverage_95']:.3f}, their units {forecast['units_coverage_95']:.3f}; categories on "
+            f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_95']:.3f})",
+            f"{100 * (forecast['every_series_coverage_95'] - 0.95):+.1f} points",
+            "within 5 points",
+            abs(forecast["every_series_coverage_95"] - 0.95) <= COVERAGE_TOLERANCE,
+        ),
     ]
     lines = [
         f"Demo shop: {config.get('customers')} customers, {config.get('days')} days, seed {config.get('seed')}; "
@@ -245,8 +321,15 @@ SHOPS: dict[str, dict] = {
     "45-days": {"days": 45},
 }
 MODEL_NAMES = {"churn": "shoplake_churn", "fraud": "shoplake_fraud", "forecasting": "shoplake_demand_forecast"}
-HOME_VARIABLES = ("SHOPLAKE_HOME", "SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE",
-                  "SHOPLAKE_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "SHOPLAKE_MLFLOW_ARTIFACTS")
+HOME_VARIABLES = (
+    "SHOPLAKE_HOME",
+    "SHOPLAKE_SOURCE_URL",
+    "SHOPLAKE_CATALOG_URI",
+    "SHOPLAKE_WAREHOUSE",
+    "SHOPLAKE_DUCKDB_PATH",
+    "MLFLOW_TRACKING_URI",
+    "SHOPLAKE_MLFLOW_ARTIFACTS",
+)
 
 
 def build_shop(home: Path, config: ShopConfig) -> tuple[Settings, str, bool]:
@@ -274,21 +357,28 @@ def family_outcomes(settings: Settings, run_id: str) -> dict[str, dict]:
     from orchestration import query
 
     con = query.connect(settings)
-    rows = query.run_query(con, "SELECT item, status, detail FROM prod.compliance_report "
-                                f"WHERE section = 'models' AND run_id = '{run_id}'").fetchall()
+    rows = query.run_query(
+        con, f"SELECT item, status, detail FROM prod.compliance_report WHERE section = 'models' AND run_id = '{run_id}'"
+    ).fetchall()
     client = tracking.configure(settings)
     out = {}
     for family, model_name in MODEL_NAMES.items():
-        stages = {item.removeprefix(f"{family}_"): (status, detail) for item, status, detail in rows
-                  if item.startswith(f"{family}_")}
+        stages = {
+            item.removeprefix(f"{family}_"): (status, detail)
+            for item, status, detail in rows
+            if item.startswith(f"{family}_")
+        }
         entry = {"stages": stages, "candidate": None, "version": None, "decision": ""}
         try:
             version = client.get_model_version_by_alias(model_name, tracking.CHAMPION)
         except MlflowException:  # no such model or alias: the family has no champion
             version = None
         if version is not None:
-            entry |= {"candidate": version.tags.get("shoplake.candidate"), "version": version.version,
-                      "decision": version.description or ""}
+            entry |= {
+                "candidate": version.tags.get("shoplake.candidate"),
+                "version": version.version,
+                "decision": version.description or "",
+            }
         out[family] = entry
     return out
 
@@ -304,16 +394,20 @@ def fraud_scores_vs_truth(settings: Settings) -> dict | None:
     if "prod.fraud_scores" not in query.published_tables(con):  # the family skipped: nothing to measure
         return None
     scores = query.run_query(con, "SELECT payment_id, fraud_score, scoring_mode FROM prod.fraud_scores").df()
-    truth = pd.read_parquet(settings.truth_dir / "payments.parquet",
-                            columns=["payment_id", "fraud_probability", "is_fraud"])
+    truth = pd.read_parquet(
+        settings.truth_dir / "payments.parquet", columns=["payment_id", "fraud_probability", "is_fraud"]
+    )
     both = scores.merge(truth, on="payment_id")
     if both.empty or not both["is_fraud"].any():
         return None
-    return {"payments": len(both), "frauds": int(both["is_fraud"].sum()),
-            "modes": ", ".join(sorted(both["scoring_mode"].astype(str).unique())),
-            "scores_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_score"])),
-            "truth_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_probability"])),
-            "base_rate": float(both["is_fraud"].mean())}
+    return {
+        "payments": len(both),
+        "frauds": int(both["is_fraud"].sum()),
+        "modes": ", ".join(sorted(both["scoring_mode"].astype(str).unique())),
+        "scores_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_score"])),
+        "truth_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_probability"])),
+        "base_rate": float(both["is_fraud"].mean()),
+    }
 
 
 def truth_measures(settings: Settings, outcomes: dict[str, dict]) -> dict[str, str]:
@@ -324,34 +418,49 @@ def truth_measures(settings: Settings, outcomes: dict[str, dict]) -> dict[str, s
     out = {}
     if "churn" in trained:
         c = evaluate_churn(con, settings.truth_dir)
-        out["churn"] = (f"holdout ROC-AUC {c['model_roc_auc']:.3f} vs truth {c['truth_roc_auc']:.3f} "
-                        f"(RFM baseline {c['baseline_roc_auc']:.3f}; churn rate {c['base_rate']:.2f})")
+        out["churn"] = (
+            f"holdout ROC-AUC {c['model_roc_auc']:.3f} vs truth {c['truth_roc_auc']:.3f} "
+            f"(RFM baseline {c['baseline_roc_auc']:.3f}; churn rate {c['base_rate']:.2f})"
+        )
     f = fraud_scores_vs_truth(settings)
     if f is not None:
         seen = " (in-sample: it trained on most of them)" if "supervised" in f["modes"].split(", ") else ""
-        out["fraud"] = (f"published scores ({f['modes']}{seen}) PR-AUC {f['scores_pr_auc']:.3f} on the true label "
-                        "vs truth "
-                        f"{f['truth_pr_auc']:.3f} (fraud rate {f['base_rate']:.4f}, {f['frauds']} of {f['payments']})")
+        out["fraud"] = (
+            f"published scores ({f['modes']}{seen}) PR-AUC {f['scores_pr_auc']:.3f} on the true label "
+            "vs truth "
+            f"{f['truth_pr_auc']:.3f} (fraud rate {f['base_rate']:.4f}, {f['frauds']} of {f['payments']})"
+        )
     if "forecasting" in trained:
         m = evaluate_forecast(con, settings.truth_dir)
-        out["forecasting"] = (f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive "
-                              f"{m['naive_units_mase']:.3f}; "
-                              f"80%/95% coverage {m['coverage_80']:.2f}/{m['coverage_95']:.2f}; chosen: "
-                              f"{m.get('models_chosen', '')}")
+        out["forecasting"] = (
+            f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive "
+            f"{m['naive_units_mase']:.3f}; "
+            f"80%/95% coverage {m['coverage_80']:.2f}/{m['coverage_95']:.2f}; chosen: "
+            f"{m.get('models_chosen', '')}"
+        )
     return out
 
 
-def shop_table(name: str, config: ShopConfig, success: bool, outcomes: dict[str, dict], truth: dict[str, str],
-               seconds: float) -> str:
+def shop_table(
+    name: str, config: ShopConfig, success: bool, outcomes: dict[str, dict], truth: dict[str, str], seconds: float
+) -> str:
     options = {k: v for k, v in config.as_dict().items() if k not in ("end_date", "dirty_rate")}
-    lines = [f"### {name}", "",
-             f"{json.dumps(options)}; shoplake_all {'green' if success else 'FAILED'} in {seconds:.0f} s.", "",
-             "| family | outcome | winning candidate | gate decision | against the truth |", "|---|---|---|---|---|"]
+    lines = [
+        f"### {name}",
+        "",
+        f"{json.dumps(options)}; shoplake_all {'green' if success else 'FAILED'} in {seconds:.0f} s.",
+        "",
+        "| family | outcome | winning candidate | gate decision | against the truth |",
+        "|---|---|---|---|---|",
+    ]
     for family, o in outcomes.items():
         stages = o["stages"]
         skipped = stages.get("training", ("", ""))
-        outcome = "skipped: " + skipped[1] if skipped[0] == "skipped" else ", ".join(
-            f"{stage} {status}" for stage, (status, _) in stages.items()) or "no outcome recorded"
+        outcome = (
+            "skipped: " + skipped[1]
+            if skipped[0] == "skipped"
+            else ", ".join(f"{stage} {status}" for stage, (status, _) in stages.items()) or "no outcome recorded"
+        )
         winner = f"{o['candidate']} (v{o['version']})" if o["candidate"] else "none"
         cells = [family, outcome, winner, o["decision"], truth.get(family, "")]
         lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
@@ -368,13 +477,18 @@ def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work:
         if home.exists():
             shutil.rmtree(home)
         started = time.perf_counter()
-        print(f"{name}: generating {config.customers} customers x {config.days} days and running shoplake_all",
-              file=sys.stderr, flush=True)
+        print(
+            f"{name}: generating {config.customers} customers x {config.days} days and running shoplake_all",
+            file=sys.stderr,
+            flush=True,
+        )
         settings, run_id, success = build_shop(home, config)
         seconds = time.perf_counter() - started
-        outcomes = family_outcomes(settings, run_id) if success else {f: {"stages": {}, "candidate": None,
-                                                                          "version": None, "decision": ""}
-                                                                      for f in MODEL_NAMES}
+        outcomes = (
+            family_outcomes(settings, run_id)
+            if success
+            else {f: {"stages": {}, "candidate": None, "version": None, "decision": ""} for f in MODEL_NAMES}
+        )
         truth = truth_measures(settings, outcomes) if success else {}
         sections.append(shop_table(name, config, success, outcomes, truth, seconds))
         print(sections[-1] + "\n", flush=True)
@@ -384,8 +498,12 @@ def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", help="also write the table to this file")
-    parser.add_argument("--shops", nargs="+", choices=tuple(SHOPS),
-                        help="build these shops from nothing, each in its own home under --work, and tabulate each")
+    parser.add_argument(
+        "--shops",
+        nargs="+",
+        choices=tuple(SHOPS),
+        help="build these shops from nothing, each in its own home under --work, and tabulate each",
+    )
     parser.add_argument("--customers", type=int, default=3000, help="size of the --shops (default 3000)")
     parser.add_argument("--days", type=int, default=540, help="history of the --shops (default 540)")
     parser.add_argument("--seed", type=int, default=5)
@@ -398,7 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     settings = Settings.from_env()
     if not (settings.truth_dir / "generation.json").exists():
-        print(f"no ground truth in {settings.truth_dir}: run `shoplake generate` and the shoplake_all job first", file=sys.stderr)
+        print(
+            f"no ground truth in {settings.truth_dir}: run `shoplake generate` and the shoplake_all job first",
+            file=sys.stderr,
+        )
         return 2
     started = time.perf_counter()
     tables = sorted({*churn_features.TABLES, *fraud_features.TABLES, *forecast_features.TABLES})

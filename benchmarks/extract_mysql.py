@@ -58,9 +58,9 @@ FROM seq_{lo}_to_{hi}
 
 CHILD = """
 import json, resource, sys, time
-from orchestration.extract.extract_table import extract_table
+from orchestration.defs.extract.extract_table import extract_table
 from orchestration.settings import Settings
-from orchestration.source.schema import table
+from orchestration.contract.schema import table
 start = time.perf_counter()
 r = extract_table(table("web_events"), Settings.from_env(), run_id=sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - start, "rows_read": r.rows_read, "written": r.rows_written,
@@ -75,7 +75,7 @@ def sh(sql: str, database: str | None = DATABASE) -> None:
 
 
 def fill(rows: int) -> float:
-    from orchestration.source.database import SourceDatabase
+    from orchestration.contract.database import SourceDatabase
 
     sh(f"DROP DATABASE IF EXISTS {DATABASE}", None)
     sh(f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4", None)
@@ -94,8 +94,11 @@ def source_url() -> str:
 def raw_client_seconds(sql: str = "select * from web_events") -> float:
     client = shutil.which("mariadb") or shutil.which("mysql")
     started = time.perf_counter()
-    subprocess.run([client, "--quick", f"-h{SERVER['host']}", f"-P{SERVER['port']}", "-uroot", DATABASE, "-e", sql],
-                   stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        [client, "--quick", f"-h{SERVER['host']}", f"-P{SERVER['port']}", "-uroot", DATABASE, "-e", sql],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
     return time.perf_counter() - started
 
 
@@ -114,7 +117,7 @@ def query_one(sql: str, database: str | None = DATABASE):
 
 def change_one_percent(rows: int) -> dict:
     """0.8% of the rows updated, 0.1% deleted, 0.1% inserted: 1% of the table changed."""
-    sh("UPDATE web_events SET properties = '{\"page\": \"/changed\"}' WHERE event_id % 125 = 0")
+    sh('UPDATE web_events SET properties = \'{"page": "/changed"}\' WHERE event_id % 125 = 0')
     sh("DELETE FROM web_events WHERE event_id % 1000 = 7")
     sh(FILL.format(lo=rows + 1, hi=rows + rows // 1000))
     sh(f"UPDATE web_events SET updated_at = CURRENT_TIMESTAMP(3) WHERE event_id > {rows}")  # inserted now
@@ -133,16 +136,38 @@ def private_server_with_binlog(work: Path, pool_mb: int):
     import socket
 
     datadir = work / "mariadb"
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--user=root",
-                    "--auth-root-authentication-method=normal"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+        ],
+        check=True,
+        capture_output=True,
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        ["mariadbd", "--no-defaults", f"--datadir={datadir}", "--user=root", f"--port={port}", "--bind-address=127.0.0.1",
-         f"--socket={work / 'mariadb.sock'}", f"--log-bin={datadir / 'binlog'}", "--binlog-format=ROW",
-         "--binlog-row-metadata=FULL", "--server-id=1", f"--innodb-buffer-pool-size={pool_mb}M"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "mariadbd",
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--user=root",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={work / 'mariadb.sock'}",
+            f"--log-bin={datadir / 'binlog'}",
+            "--binlog-format=ROW",
+            "--binlog-row-metadata=FULL",
+            "--server-id=1",
+            f"--innodb-buffer-pool-size={pool_mb}M",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(120):
             try:
@@ -173,9 +198,17 @@ def binlog_decode_seconds(since: tuple[str, int]) -> dict:
 
     started = time.perf_counter()
     stream = BinLogStreamReader(
-        connection_settings={**SERVER, "user": "root", "passwd": ""}, server_id=4242, log_file=since[0], log_pos=since[1],
-        resume_stream=True, blocking=False, only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
-        only_schemas=[DATABASE], only_tables=["web_events"], enable_logging=False)
+        connection_settings={**SERVER, "user": "root", "passwd": ""},
+        server_id=4242,
+        log_file=since[0],
+        log_pos=since[1],
+        resume_stream=True,
+        blocking=False,
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+        only_schemas=[DATABASE],
+        only_tables=["web_events"],
+        enable_logging=False,
+    )
     rows = {"inserted": 0, "updated": 0, "deleted": 0}
     kind = {WriteRowsEvent: "inserted", UpdateRowsEvent: "updated", DeleteRowsEvent: "deleted"}
     try:
@@ -190,9 +223,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--small-rows", type=int, default=1_000_000)
-    parser.add_argument("--buffer-pool-mb", type=int, default=None, help="InnoDB buffer pool for the run (restored after)")
-    parser.add_argument("--binlog", action="store_true",
-                        help="run on a private MariaDB with the binary log on and time decoding the change from it")
+    parser.add_argument(
+        "--buffer-pool-mb", type=int, default=None, help="InnoDB buffer pool for the run (restored after)"
+    )
+    parser.add_argument(
+        "--binlog",
+        action="store_true",
+        help="run on a private MariaDB with the binary log on and time decoding the change from it",
+    )
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shoplake-bench-"))
@@ -208,8 +246,11 @@ def run(args: argparse.Namespace, work: Path) -> None:
     if args.buffer_pool_mb:
         sh(f"SET GLOBAL innodb_buffer_pool_size = {args.buffer_pool_mb * 2**20}", None)
     figures: dict = {
-        "machine": {"cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-                    "platform": platform.platform()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "platform": platform.platform(),
+        },
         "date": dt.date.today().isoformat(),
         "table": "web_events (13 columns)",
     }
@@ -247,30 +288,51 @@ def run(args: argparse.Namespace, work: Path) -> None:
         sh(f"DROP DATABASE IF EXISTS {DATABASE}", None)
         sh(f"SET GLOBAL innodb_buffer_pool_size = {pool_before}", None)
 
-    print(f"\nExtraction of {figures['table']} from MariaDB into Iceberg raw "
-          f"({figures['machine']['cores']} cores, {figures['machine']['memory_gb']} GiB, {figures['date']})\n")
+    print(
+        f"\nExtraction of {figures['table']} from MariaDB into Iceberg raw "
+        f"({figures['machine']['cores']} cores, {figures['machine']['memory_gb']} GiB, {figures['date']})\n"
+    )
     print(f"{'run':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak RSS MB':>13}")
-    print(f"{'mariadb --quick > /dev/null':<34}{args.rows:>12,}{figures['raw_client']['seconds']:>10.2f}"
-          f"{figures['raw_client']['rows_per_second']:>12,}{'':>13}")
-    for label, key, rows in (("shoplake full extract (small)", "small", args.small_rows), ("shoplake full extract", "full", args.rows)):
+    print(
+        f"{'mariadb --quick > /dev/null':<34}{args.rows:>12,}{figures['raw_client']['seconds']:>10.2f}"
+        f"{figures['raw_client']['rows_per_second']:>12,}{'':>13}"
+    )
+    for label, key, rows in (
+        ("shoplake full extract (small)", "small", args.small_rows),
+        ("shoplake full extract", "full", args.rows),
+    ):
         f = figures[key]
         print(f"{label:<34}{rows:>12,}{f['seconds']:>10.2f}{round(rows / f['seconds']):>12,}{f['peak_rss_mb']:>13.0f}")
     inc = figures["incremental"]
-    print(f"{'mariadb: changed rows only':<34}{inc['updated'] + inc['inserted']:>12,}{figures['raw_client_changed_rows_seconds']:>10.2f}")
+    print(
+        f"{'mariadb: changed rows only':<34}{inc['updated'] + inc['inserted']:>12,}{figures['raw_client_changed_rows_seconds']:>10.2f}"
+    )
     print(f"{'mariadb: key-only scan':<34}{args.rows:>12,}{figures['raw_client_key_scan_seconds']:>10.2f}")
     if "binlog_decode" in figures:
         b = figures["binlog_decode"]
-        print(f"{'binlog: decode the change (CDC)':<34}{b['inserted'] + b['updated'] + b['deleted']:>12,}{b['seconds']:>10.2f}")
+        print(
+            f"{'binlog: decode the change (CDC)':<34}{b['inserted'] + b['updated'] + b['deleted']:>12,}{b['seconds']:>10.2f}"
+        )
         figures["binlog_decode_fraction"] = round(b["seconds"] / figures["full"]["seconds"], 3)
-    print(f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}{inc['peak_rss_mb']:>13.0f}")
-    print(f"\nfull extract / raw client rate: {figures['full_vs_raw_client']}x   "
-          f"incremental / full time: {figures['incremental_fraction']:.1%} "
-          f"(the source alone: {figures['source_floor_fraction']:.1%})   "
-          f"InnoDB buffer pool: {figures['innodb_buffer_pool_mb']} MB")
+    print(
+        f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}{inc['peak_rss_mb']:>13.0f}"
+    )
+    print(
+        f"\nfull extract / raw client rate: {figures['full_vs_raw_client']}x   "
+        f"incremental / full time: {figures['incremental_fraction']:.1%} "
+        f"(the source alone: {figures['source_floor_fraction']:.1%})   "
+        f"InnoDB buffer pool: {figures['innodb_buffer_pool_mb']} MB"
+    )
     if "binlog_decode_fraction" in figures:
-        print(f"binlog decode / full time: {figures['binlog_decode_fraction']:.1%} (private server, log_bin=ON, ROW, FULL metadata)")
+        print(
+            f"binlog decode / full time: {figures['binlog_decode_fraction']:.1%} (private server, log_bin=ON, ROW, FULL metadata)"
+        )
     suffix = "_binlog" if args.binlog else ""
-    out = Path(args.output or Path(__file__).with_name("results") / f"extract_mysql_{args.rows}_pool{figures['innodb_buffer_pool_mb']}mb{suffix}.json")
+    out = Path(
+        args.output
+        or Path(__file__).with_name("results")
+        / f"extract_mysql_{args.rows}_pool{figures['innodb_buffer_pool_mb']}mb{suffix}.json"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print(out)

@@ -38,10 +38,12 @@ def _topological(specs: list[dg.AssetSpec]) -> list[dg.AssetSpec]:
 
 
 def _asset_op(op: dict, in_job: set[tuple[str, ...]]):
-    specs = _topological([
-        dg.AssetSpec(_key(a["key"]), deps=[_key(d) for d in a["deps"] if tuple(d) in in_job], group_name=a["group"])
-        for a in op["assets"]
-    ])
+    specs = _topological(
+        [
+            dg.AssetSpec(_key(a["key"]), deps=[_key(d) for d in a["deps"] if tuple(d) in in_job], group_name=a["group"])
+            for a in op["assets"]
+        ]
+    )
     checks = _check_specs(op)
 
     @dg.multi_asset(name=op["name"], specs=specs, check_specs=checks, pool=op["pool"])
@@ -77,8 +79,10 @@ def build(shape: dict) -> dg.Definitions:
         asset_checks=checks,
         jobs=[dg.define_asset_job(shape["job"], selection=dg.AssetSelection.all())],
         executor=dg.multiprocess_executor.configured(
-            {"max_concurrent": shape["max_concurrent"],
-             "start_method": {"forkserver": {"preload_modules": ["benchmarks.noop_location"]}}}
+            {
+                "max_concurrent": shape["max_concurrent"],
+                "start_method": {"forkserver": {"preload_modules": ["benchmarks.noop_location"]}},
+            }
         ),
     )
 

@@ -88,13 +88,34 @@ def pipeline_section() -> list[str]:
     row("shop", lambda r: f"{r['scale']['customers']:,} customers x {r['scale']['days']} days")
     row("source rows", lambda r: f"{r['source_rows']:,}")
     row("full run (`shoplake_all`)", lambda r: _s(r["total_seconds"]))
-    for stage in ("extract", "raw commit", "curated", "prod", "publish", "quality checks", "train", "score",
-                  "orchestration overhead"):
+    for stage in (
+        "extract",
+        "raw commit",
+        "curated",
+        "prod",
+        "publish",
+        "quality checks",
+        "train",
+        "score",
+        "orchestration overhead",
+    ):
         row(f"  {stage}", lambda r, s=stage: _s(next(x["seconds"] for x in r["full_run"]["stages"] if x["stage"] == s)))
-    row("transform vs bare DuckDB", lambda r: f"{r['transform_vs_bare_ratio']:.2f}x (bare {r['bare_duckdb_seconds']:.1f} s)")
-    row("incremental run, staged (fraction of full)", lambda r: f"{_s(r['incremental_seconds'])} ({r['incremental_fraction']:.2f})")
-    row("daily refresh as run, one more day", lambda r: f"{_s(r['incremental_as_run_seconds'])} ({r['incremental_as_run_fraction']:.2f})")
-    row("daily refresh, nothing changed", lambda r: f"{_s(r['incremental_floor_seconds'])} ({r['incremental_floor_fraction']:.2f})")
+    row(
+        "transform vs bare DuckDB",
+        lambda r: f"{r['transform_vs_bare_ratio']:.2f}x (bare {r['bare_duckdb_seconds']:.1f} s)",
+    )
+    row(
+        "incremental run, staged (fraction of full)",
+        lambda r: f"{_s(r['incremental_seconds'])} ({r['incremental_fraction']:.2f})",
+    )
+    row(
+        "daily refresh as run, one more day",
+        lambda r: f"{_s(r['incremental_as_run_seconds'])} ({r['incremental_as_run_fraction']:.2f})",
+    )
+    row(
+        "daily refresh, nothing changed",
+        lambda r: f"{_s(r['incremental_floor_seconds'])} ({r['incremental_floor_fraction']:.2f})",
+    )
     row("peak RSS, process tree", lambda r: _s(r["peak_tree_rss_mb"], " MB", 0))
 
     targets = {name: r.get("targets") for name, (_, r) in runs.items() if r.get("targets")}
@@ -105,8 +126,11 @@ def pipeline_section() -> list[str]:
             cells = []
             for ts in targets.values():
                 v = ts.get(t)
-                cells.append("" if not v or not v.get("applies") else
-                             f"{v['measured']} (target {v['target']}): {'met' if v['met'] else 'missed'}")
+                cells.append(
+                    ""
+                    if not v or not v.get("applies")
+                    else f"{v['measured']} (target {v['target']}): {'met' if v['met'] else 'missed'}"
+                )
             lines.append(f"| {t.replace('_', ' ')} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -117,30 +141,52 @@ def stack_floor_section() -> list[str]:
         return []
     path, r = runs[""]
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    lines = ["## What a daily refresh costs before any data", "", f"{_source(path, r)}. "
-             f"Shape: {r['job_shape']['ops']} ops, {r['job_shape']['assets']} assets, {r['job_shape']['checks']} checks.",
-             "", "| run | wall (median) | events |", "|---|---|---|"]
+    lines = [
+        "## What a daily refresh costs before any data",
+        "",
+        f"{_source(path, r)}. "
+        f"Shape: {r['job_shape']['ops']} ops, {r['job_shape']['assets']} assets, {r['job_shape']['checks']} checks.",
+        "",
+        "| run | wall (median) | events |",
+        "|---|---|---|",
+    ]
     for instance, runs_ in r["noop_runs"].items():
-        lines.append(f"| no-op job of the same shape, {instance} instance | {_s(med([x['wall_seconds'] for x in runs_]))} "
-                     f"| {runs_[0]['events']:,} |")
+        lines.append(
+            f"| no-op job of the same shape, {instance} instance | {_s(med([x['wall_seconds'] for x in runs_]))} "
+            f"| {runs_[0]['events']:,} |"
+        )
     real = r.get("real_floor") or {}
     floors = real.get("floor_runs") or real.get("runs") or []
     if floors:
-        lines.append(f"| `daily_refresh`, nothing changed, {real['customers']:,} x {real['days']} shop "
-                     f"| {_s(med([x['wall_seconds'] for x in floors]))} | {floors[0].get('events', 0):,} |")
+        lines.append(
+            f"| `daily_refresh`, nothing changed, {real['customers']:,} x {real['days']} shop "
+            f"| {_s(med([x['wall_seconds'] for x in floors]))} | {floors[0].get('events', 0):,} |"
+        )
     if r.get("budget"):
-        lines.append(f"| a tenth of the M full run ({r['budget']['full_run_json']}) | {_s(r['budget']['ten_percent_seconds'])} | |")
-    lines += ["", "Imports in a fresh interpreter: "
-              + ", ".join(f"{k} {v:.1f} s" for k, v in r["imports_seconds"].items()) + ".", ""]
+        lines.append(
+            f"| a tenth of the M full run ({r['budget']['full_run_json']}) | {_s(r['budget']['ten_percent_seconds'])} | |"
+        )
+    lines += [
+        "",
+        "Imports in a fresh interpreter: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["imports_seconds"].items()) + ".",
+        "",
+    ]
     return lines
 
 
 def extract_section() -> list[str]:
-    runs = latest("extract_mysql_*.json", key=lambda r: str(r.get("innodb_buffer_pool_mb", "")) + ("b" if "binlog_decode" in r else ""))
+    runs = latest(
+        "extract_mysql_*.json",
+        key=lambda r: str(r.get("innodb_buffer_pool_mb", "")) + ("b" if "binlog_decode" in r else ""),
+    )
     if not runs:
         return []
-    lines = ["## Extraction from MariaDB (`benchmarks/extract_mysql.py`)", "",
-             "| run | rows | client `select *` | full extract | incremental (fraction of full) |", "|---|---|---|---|---|"]
+    lines = [
+        "## Extraction from MariaDB (`benchmarks/extract_mysql.py`)",
+        "",
+        "| run | rows | client `select *` | full extract | incremental (fraction of full) |",
+        "|---|---|---|---|---|",
+    ]
     for _, (path, r) in runs.items():
         full = r["full"]
         lines.append(
@@ -156,12 +202,20 @@ def tree_shap_section() -> list[str]:
     if not runs:
         return []
     path, r = runs[""]
-    lines = ["## TreeSHAP per decision pattern (`benchmarks/tree_shap.py`)", "", _source(path, r), "",
-             "| model | XGBoost `pred_contribs` | per pattern | largest difference |", "|---|---|---|---|"]
+    lines = [
+        "## TreeSHAP per decision pattern (`benchmarks/tree_shap.py`)",
+        "",
+        _source(path, r),
+        "",
+        "| model | XGBoost `pred_contribs` | per pattern | largest difference |",
+        "|---|---|---|---|",
+    ]
     for item in r["results"]:
-        lines.append(f"| {item['family']} settings: {item['trees']} trees of depth {item['max_depth']}, {item['rows']:,} rows "
-                     f"| {_s(item['xgboost_pred_contribs_seconds'], ' s', 2)} | {_s(item['per_pattern_seconds'], ' s', 2)} "
-                     f"| {item['max_abs_difference']:.1e} |")
+        lines.append(
+            f"| {item['family']} settings: {item['trees']} trees of depth {item['max_depth']}, {item['rows']:,} rows "
+            f"| {_s(item['xgboost_pred_contribs_seconds'], ' s', 2)} | {_s(item['per_pattern_seconds'], ' s', 2)} "
+            f"| {item['max_abs_difference']:.1e} |"
+        )
     return lines + [""]
 
 
@@ -170,11 +224,19 @@ def step_startup_section() -> list[str]:
     if not runs:
         return []
     path, r = runs[""]
-    lines = ["## Step start-up (`SHOPLAKE_STEP_START`)", "", f"{_source(path, r)}, a {r['customers']:,} x {r['days']} shop.",
-             "", "| step processes | run wall | launch to step start, all steps | steps' own compute |", "|---|---|---|---|"]
+    lines = [
+        "## Step start-up (`SHOPLAKE_STEP_START`)",
+        "",
+        f"{_source(path, r)}, a {r['customers']:,} x {r['days']} shop.",
+        "",
+        "| step processes | run wall | launch to step start, all steps | steps' own compute |",
+        "|---|---|---|---|",
+    ]
     for run in r["runs"]:
-        lines.append(f"| {run['method']} | {_s(run['wall_seconds'])} | {_s(run['startup_total_seconds'])} "
-                     f"| {_s(run['step_compute_seconds'])} |")
+        lines.append(
+            f"| {run['method']} | {_s(run['wall_seconds'])} | {_s(run['startup_total_seconds'])} "
+            f"| {_s(run['step_compute_seconds'])} |"
+        )
     return lines + [""]
 
 

@@ -37,7 +37,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pipeline import (  # noqa: E402  (the pipeline benchmark's helpers)
-    BIN, INCREMENTAL_JOB, PROJECT_ROOT, RESULTS_DIR, TARGET_INCREMENTAL_FRACTION, Bench, child_env, code_version, machine,
+    BIN,
+    INCREMENTAL_JOB,
+    PROJECT_ROOT,
+    RESULTS_DIR,
+    TARGET_INCREMENTAL_FRACTION,
+    Bench,
+    child_env,
+    code_version,
+    machine,
 )
 
 DEFAULT_FULL_RUN = RESULTS_DIR / "pipeline_M_2026-11-30_night.json"
@@ -50,7 +58,7 @@ IMPORTS = {
     "dagster_dbt": "import dagster, dagster_dbt",
     "code location": "import orchestration.definitions",
     "step server preload": "import orchestration.definitions, ml_assets.definitions as m, importlib; "
-                           "[importlib.import_module(x) for x in m.ML_RUNTIME_MODULES]",
+    "[importlib.import_module(x) for x in m.ML_RUNTIME_MODULES]",
 }
 
 
@@ -70,21 +78,43 @@ def job_shape(job_name: str) -> dict:
         handle = NodeHandle(node.name, None)
         assets_def = layer.get_assets_def_for_node(handle)
         selected = layer.get_selected_entity_keys_for_node(handle)
-        assets = [{"key": list(k.path), "deps": [list(d.path) for d in assets_def.asset_deps[k]],
-                   "group": graph.get(k).group_name} for k in sorted(k for k in selected if isinstance(k, dg.AssetKey))]
-        checks = [{"name": k.name, "asset": list(k.asset_key.path), "blocking": assets_def.get_spec_for_check_key(k).blocking}
-                  for k in sorted((k for k in selected if isinstance(k, dg.AssetCheckKey)), key=str)]
-        ops.append({"name": node.name, "pool": node.definition.pool, "assets": assets, "checks": checks,
-                    # the check op also rebuilds the compliance report (an asset materialization)
-                    "reports": [["prod", "compliance_report"]] if not assets else []})
+        assets = [
+            {
+                "key": list(k.path),
+                "deps": [list(d.path) for d in assets_def.asset_deps[k]],
+                "group": graph.get(k).group_name,
+            }
+            for k in sorted(k for k in selected if isinstance(k, dg.AssetKey))
+        ]
+        checks = [
+            {"name": k.name, "asset": list(k.asset_key.path), "blocking": assets_def.get_spec_for_check_key(k).blocking}
+            for k in sorted((k for k in selected if isinstance(k, dg.AssetCheckKey)), key=str)
+        ]
+        ops.append(
+            {
+                "name": node.name,
+                "pool": node.definition.pool,
+                "assets": assets,
+                "checks": checks,
+                # the check op also rebuilds the compliance report (an asset materialization)
+                "reports": [["prod", "compliance_report"]] if not assets else [],
+            }
+        )
     return {"job": job_name, "ops": ops, "max_concurrent": MAX_CONCURRENT_STEPS}
 
 
 def import_seconds(statement: str, env: dict, repeats: int) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    times = [float(subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, check=True,
-                                  capture_output=True, text=True).stdout.strip().splitlines()[-1])
-             for _ in range(repeats)]
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for _ in range(repeats)
+    ]
     return round(statistics.median(times), 2)
 
 
@@ -119,8 +149,10 @@ def noop_runs(work: Path, shape_file: Path, instance: str, repeats: int, say) ->
         runs = []
         for i in range(repeats):
             r = bench.as_run(INCREMENTAL_JOB, ("-m", "benchmarks.noop_location"))
-            say(f"  no-op {INCREMENTAL_JOB}, {instance} instance, run {i + 1}: {r['wall_seconds']:.1f}s "
-                f"({r['events']} events)")
+            say(
+                f"  no-op {INCREMENTAL_JOB}, {instance} instance, run {i + 1}: {r['wall_seconds']:.1f}s "
+                f"({r['events']} events)"
+            )
             runs.append(r)
         return runs
     finally:
@@ -130,8 +162,21 @@ def noop_runs(work: Path, shape_file: Path, instance: str, repeats: int, say) ->
 
 def real_floor(work: Path, customers: int, days: int, seed: int, repeats: int, say) -> dict:
     bench = instance_bench(work / "shop", SQLITE_INSTANCE_YAML, {})
-    bench.command("generate", [str(BIN / "shoplake"), "generate", "--customers", str(customers), "--days", str(days),
-                               "--seed", str(seed), "--overwrite", "--quiet"])
+    bench.command(
+        "generate",
+        [
+            str(BIN / "shoplake"),
+            "generate",
+            "--customers",
+            str(customers),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+            "--overwrite",
+            "--quiet",
+        ],
+    )
     bench.command("prepare", [str(BIN / "shoplake"), "prepare"])
     full = bench.as_run("shoplake_all")
     say(f"  shoplake_all on {customers:,} customers x {days} days: {full['wall_seconds']:.1f}s")
@@ -151,7 +196,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # The demo shop (Makefile DEMO_*): smaller shops leave a model family without a champion, and
     # then its scoring step, part of every real daily refresh, does nothing.
-    parser.add_argument("--customers", type=int, default=3000, help="the small shop's customers (default: the demo shop)")
+    parser.add_argument(
+        "--customers", type=int, default=3000, help="the small shop's customers (default: the demo shop)"
+    )
     parser.add_argument("--days", type=int, default=540)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
@@ -175,22 +222,33 @@ def main() -> int:
     shape = job_shape(INCREMENTAL_JOB)
     shape_file.write_text(json.dumps(shape))
     try:
-        noop = {instance: noop_runs(work, shape_file, instance, args.repeats, say) for instance in ("sqlite", "postgresql")}
+        noop = {
+            instance: noop_runs(work, shape_file, instance, args.repeats, say) for instance in ("sqlite", "postgresql")
+        }
         real = real_floor(work, args.customers, args.days, args.seed, args.repeats, say)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     figures = {
-        "date": dt.date.today().isoformat(), "machine": machine(), "code_version": code_version(),
-        "job_shape": {"ops": len(shape["ops"]), "assets": sum(len(o["assets"]) for o in shape["ops"]),
-                      "checks": sum(len(o["checks"]) for o in shape["ops"])},
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "code_version": code_version(),
+        "job_shape": {
+            "ops": len(shape["ops"]),
+            "assets": sum(len(o["assets"]) for o in shape["ops"]),
+            "checks": sum(len(o["checks"]) for o in shape["ops"]),
+        },
         "imports_seconds": imports,
         "noop_runs": noop,
         "real_floor": real,
-        "budget": {"full_run_json": args.full_run.name, "full_run_seconds": reference["total_seconds"],
-                   "full_run_code": reference.get("code_version"), "ten_percent_seconds": round(budget, 1),
-                   "bare_duckdb_seconds_then": reference.get("bare_duckdb_seconds")},
+        "budget": {
+            "full_run_json": args.full_run.name,
+            "full_run_seconds": reference["total_seconds"],
+            "full_run_code": reference.get("code_version"),
+            "ten_percent_seconds": round(budget, 1),
+            "bare_duckdb_seconds_then": reference.get("bare_duckdb_seconds"),
+        },
     }
     print_report(figures)
     out = args.output or RESULTS_DIR / f"stack_floor_{figures['date']}.json"
@@ -202,25 +260,34 @@ def main() -> int:
 
 def print_report(f: dict) -> None:
     s, mch, b = f["job_shape"], f["machine"], f["budget"]
-    print(f"\nThe daily refresh before any data: {s['ops']} ops, {s['assets']} assets, {s['checks']} asset checks; "
-          f"{mch['cores']} cores, {mch['memory_gb']} GiB, {f['date']}\n")
-    print("imports in a fresh interpreter (median): " + ", ".join(f"{k} {v:.2f}s" for k, v in f["imports_seconds"].items()))
+    print(
+        f"\nThe daily refresh before any data: {s['ops']} ops, {s['assets']} assets, {s['checks']} asset checks; "
+        f"{mch['cores']} cores, {mch['memory_gb']} GiB, {f['date']}\n"
+    )
+    print(
+        "imports in a fresh interpreter (median): "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in f["imports_seconds"].items())
+    )
     header = f"{'run (median of runs)':<44}{'wall s':>8}{'events':>8}{'before run':>12}{'planning':>10}{'in steps':>10}"
     print("\n" + header + "\n" + "-" * len(header))
     rows = [(f"no-op job, same shape, {inst} instance", runs) for inst, runs in f["noop_runs"].items()]
     real = f["real_floor"]
     rows.append((f"daily_refresh, nothing changed, {real['customers']:,} x {real['days']}", real["floor_runs"]))
     for label, runs in rows:
-        print(f"{label:<44}{median_of(runs, 'wall_seconds'):>8.1f}{median_of(runs, 'events'):>8.0f}"
-              f"{median_of(runs, 'before_first_event_seconds'):>12.1f}{median_of(runs, 'planning_seconds'):>10.1f}"
-              f"{median_of(runs, 'steps_union_seconds'):>10.1f}")
+        print(
+            f"{label:<44}{median_of(runs, 'wall_seconds'):>8.1f}{median_of(runs, 'events'):>8.0f}"
+            f"{median_of(runs, 'before_first_event_seconds'):>12.1f}{median_of(runs, 'planning_seconds'):>10.1f}"
+            f"{median_of(runs, 'steps_union_seconds'):>10.1f}"
+        )
     for label, runs in rows:
         steps = runs[len(runs) // 2]["steps"]
         print(f"  {label}, run {len(runs) // 2 + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in steps.items()))
     floor = real["floor_runs"][len(real["floor_runs"]) // 2]
     if floor.get("dbt_build_seconds") is not None:
         print(f"  of its dbt step, the `dbt build` itself: {floor['dbt_build_seconds']:.1f}s")
-    print(f"\nA tenth of the full run at M ({b['full_run_json']}, code {b['full_run_code']}): {b['ten_percent_seconds']:.1f}s")
+    print(
+        f"\nA tenth of the full run at M ({b['full_run_json']}, code {b['full_run_code']}): {b['ten_percent_seconds']:.1f}s"
+    )
 
 
 if __name__ == "__main__":

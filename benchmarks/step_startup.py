@@ -37,8 +37,14 @@ def run_daily_refresh(home: Path, method: str) -> dict:
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", home / "dagster" / "dagster.yaml")
     started = time.perf_counter()
-    subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "daily_refresh"],
-                   env=env, cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "daily_refresh"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - started
 
     launched, began, steps = {}, {}, {}
@@ -57,9 +63,15 @@ def run_daily_refresh(home: Path, method: str) -> dict:
             elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
                 steps[entry.step_key] = entry.timestamp - began[entry.step_key]
     startup = {k: round(began[k] - launched[k], 2) for k in launched if k in began}
-    return {"method": method, "run_status": run.status.value, "wall_seconds": round(wall, 1),
-            "steps": len(steps), "step_startup_seconds": startup, "startup_total_seconds": round(sum(startup.values()), 1),
-            "step_compute_seconds": round(sum(steps.values()), 1)}
+    return {
+        "method": method,
+        "run_status": run.status.value,
+        "wall_seconds": round(wall, 1),
+        "steps": len(steps),
+        "step_startup_seconds": startup,
+        "startup_total_seconds": round(sum(startup.values()), 1),
+        "step_compute_seconds": round(sum(steps.values()), 1),
+    }
 
 
 def main() -> None:
@@ -74,24 +86,55 @@ def main() -> None:
         for method in METHODS:
             home = work / method
             env = {**os.environ, "SHOPLAKE_HOME": str(home)}
-            subprocess.run([str(BIN / "shoplake"), "generate", "--customers", str(args.customers), "--days", str(args.days),
-                            "--seed", "3", "--overwrite", "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    str(BIN / "shoplake"),
+                    "generate",
+                    "--customers",
+                    str(args.customers),
+                    "--days",
+                    str(args.days),
+                    "--seed",
+                    "3",
+                    "--overwrite",
+                    "--quiet",
+                ],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             results.append(run_daily_refresh(home, method))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\ndaily_refresh on a generated shop ({args.customers:,} customers x {args.days} days), "
-          f"{os.cpu_count()} cores, {dt.date.today()}\n")
-    print(f"{'step processes':<16}{'status':>10}{'run wall s':>12}{'steps':>7}{'start-up s (sum)':>18}{'step compute s':>16}")
+    print(
+        f"\ndaily_refresh on a generated shop ({args.customers:,} customers x {args.days} days), "
+        f"{os.cpu_count()} cores, {dt.date.today()}\n"
+    )
+    print(
+        f"{'step processes':<16}{'status':>10}{'run wall s':>12}{'steps':>7}{'start-up s (sum)':>18}{'step compute s':>16}"
+    )
     for r in results:
-        print(f"{r['method']:<16}{r['run_status']:>10}{r['wall_seconds']:>12.1f}{r['steps']:>7}"
-              f"{r['startup_total_seconds']:>18.1f}{r['step_compute_seconds']:>16.1f}")
+        print(
+            f"{r['method']:<16}{r['run_status']:>10}{r['wall_seconds']:>12.1f}{r['steps']:>7}"
+            f"{r['startup_total_seconds']:>18.1f}{r['step_compute_seconds']:>16.1f}"
+        )
     for r in results:
         print(f"  {r['method']}: " + ", ".join(f"{k} {v:.1f}s" for k, v in r["step_startup_seconds"].items()))
     out = args.output or Path(__file__).with_name("results") / f"step_startup_{dt.date.today()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": str(dt.date.today()), "cores": os.cpu_count(), "customers": args.customers,
-                               "days": args.days, "runs": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "date": str(dt.date.today()),
+                "cores": os.cpu_count(),
+                "customers": args.customers,
+                "days": args.days,
+                "runs": results,
+            },
+            indent=2,
+        )
+    )
     print(out)
 
 

@@ -50,8 +50,12 @@ def main() -> int:
     results = []
     for family, params in (("churn", CHURN_XGBOOST), ("fraud", FRAUD_XGBOOST)):
         model = xgb.XGBClassifier(
-            n_estimators=params.n_estimators, max_depth=params.max_depth, learning_rate=params.learning_rate,
-            min_child_weight=params.min_child_weight, reg_lambda=params.reg_lambda, n_jobs=os.cpu_count(),
+            n_estimators=params.n_estimators,
+            max_depth=params.max_depth,
+            learning_rate=params.learning_rate,
+            min_child_weight=params.min_child_weight,
+            reg_lambda=params.reg_lambda,
+            n_jobs=os.cpu_count(),
         ).fit(X, y)
         booster = model.get_booster()
         started = time.perf_counter()
@@ -60,18 +64,31 @@ def main() -> int:
         started = time.perf_counter()
         got = tree_shap(booster, X)
         pattern_seconds = time.perf_counter() - started
-        results.append({
-            "family": family, "trees": params.n_estimators, "max_depth": params.max_depth, "rows": args.rows,
-            "xgboost_pred_contribs_seconds": round(xgboost_seconds, 3), "per_pattern_seconds": round(pattern_seconds, 3),
-            "speedup": round(xgboost_seconds / pattern_seconds, 1), "max_abs_difference": float(np.abs(got - expected).max()),
-        })
+        results.append(
+            {
+                "family": family,
+                "trees": params.n_estimators,
+                "max_depth": params.max_depth,
+                "rows": args.rows,
+                "xgboost_pred_contribs_seconds": round(xgboost_seconds, 3),
+                "per_pattern_seconds": round(pattern_seconds, 3),
+                "speedup": round(xgboost_seconds / pattern_seconds, 1),
+                "max_abs_difference": float(np.abs(got - expected).max()),
+            }
+        )
 
-    print(f"{'model':<8}{'trees':>6}{'depth':>6}{'rows':>10}{'XGBoost s':>11}{'patterns s':>12}{'speed-up':>10}{'max |diff|':>12}")
+    print(
+        f"{'model':<8}{'trees':>6}{'depth':>6}{'rows':>10}{'XGBoost s':>11}{'patterns s':>12}{'speed-up':>10}{'max |diff|':>12}"
+    )
     for r in results:
-        print(f"{r['family']:<8}{r['trees']:>6}{r['max_depth']:>6}{r['rows']:>10,}{r['xgboost_pred_contribs_seconds']:>11.2f}"
-              f"{r['per_pattern_seconds']:>12.2f}{r['speedup']:>9.1f}x{r['max_abs_difference']:>12.1e}")
+        print(
+            f"{r['family']:<8}{r['trees']:>6}{r['max_depth']:>6}{r['rows']:>10,}{r['xgboost_pred_contribs_seconds']:>11.2f}"
+            f"{r['per_pattern_seconds']:>12.2f}{r['speedup']:>9.1f}x{r['max_abs_difference']:>12.1e}"
+        )
     out = PROJECT_ROOT / "benchmarks" / "results" / f"tree_shap_{args.rows}_{dt.date.today().isoformat()}.json"
-    out.write_text(json.dumps({"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "results": results}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "results": results}, indent=2) + "\n"
+    )
     print(out)
     return 0
 

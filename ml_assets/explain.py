@@ -84,14 +84,18 @@ def tree_shap(booster, X) -> np.ndarray:
         if len(splits.feature) == 0:
             continue  # a single leaf only moves the bias
         codes = np.zeros(len(X), dtype=np.int64)
-        for bit, (feature, threshold, default_left) in enumerate(zip(splits.feature, splits.threshold, splits.default_left, strict=True)):
+        for bit, (feature, threshold, default_left) in enumerate(
+            zip(splits.feature, splits.threshold, splits.default_left, strict=True)
+        ):
             values = by_feature[feature]
             left = values < threshold  # False for a missing value, which goes to the default side
             if default_left:
                 left |= np.isnan(values)
             codes |= left.astype(np.int64) << bit
         first, inverse = _patterns(codes, len(splits.feature))
-        per_pattern = booster[round_ : round_ + 1].predict(xgb.DMatrix(X[first], nthread=DMATRIX_THREADS), pred_contribs=True)
+        per_pattern = booster[round_ : round_ + 1].predict(
+            xgb.DMatrix(X[first], nthread=DMATRIX_THREADS), pred_contribs=True
+        )
         for feature in np.unique(splits.feature):
             out[feature] += per_pattern[inverse, feature]
     # The bias is the model's expected value, the same for every row.
@@ -128,10 +132,12 @@ def _numeric_splits(booster) -> list[_Splits] | None:
         inner = np.flatnonzero(np.asarray(tree["left_children"]) >= 0)
         if len(inner) > MAX_PATTERN_BITS:
             return None
-        splits.append(_Splits(
-            feature=np.asarray(tree["split_indices"], dtype=np.int64)[inner],
-            # XGBoost writes each float32 threshold in its shortest form that reads back exactly
-            threshold=np.asarray(tree["split_conditions"], dtype=np.float64)[inner].astype(np.float32),
-            default_left=np.asarray(tree["default_left"], dtype=bool)[inner],
-        ))
+        splits.append(
+            _Splits(
+                feature=np.asarray(tree["split_indices"], dtype=np.int64)[inner],
+                # XGBoost writes each float32 threshold in its shortest form that reads back exactly
+                threshold=np.asarray(tree["split_conditions"], dtype=np.float64)[inner].astype(np.float32),
+                default_left=np.asarray(tree["default_left"], dtype=bool)[inner],
+            )
+        )
     return splits

@@ -30,7 +30,11 @@ def validate_frame(frame, numeric: list[str], categorical: list[str] = (), what:
             out[col] = converted
         out[col] = out[col].astype("float64")
     for col in categorical:
-        if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]) and out[col].notna().any():
+        if (
+            pd.api.types.is_numeric_dtype(out[col])
+            and not pd.api.types.is_bool_dtype(out[col])
+            and out[col].notna().any()
+        ):
             raise MalformedFrame(f"the {what} input column `{col}` must hold text categories, found numbers")
         out[col] = out[col].astype(object)
     return out

@@ -22,10 +22,14 @@ class ClassifierXGBoostParams:
 
 
 # Churn: shallow, regularised trees; the demo shop has thousands of customers, not millions.
-CHURN_XGBOOST = ClassifierXGBoostParams(n_estimators=300, max_depth=3, learning_rate=0.03, min_child_weight=5.0, reg_lambda=5.0)
+CHURN_XGBOOST = ClassifierXGBoostParams(
+    n_estimators=300, max_depth=3, learning_rate=0.03, min_child_weight=5.0, reg_lambda=5.0
+)
 # Fraud: chargebacks are rare (about 1 in 100 payments) and fraud signals add up rather than
 # interact: stumps (depth 1) give an additive model in log-odds, which overfits the few positives least.
-FRAUD_XGBOOST = ClassifierXGBoostParams(n_estimators=600, max_depth=1, learning_rate=0.03, min_child_weight=1.0, reg_lambda=2.0)
+FRAUD_XGBOOST = ClassifierXGBoostParams(
+    n_estimators=600, max_depth=1, learning_rate=0.03, min_child_weight=1.0, reg_lambda=2.0
+)
 
 
 # Forecasting: six backtest windows of 28 days, 14 days apart, cover the last 98 days of history;

@@ -23,7 +23,6 @@ Every outcome (which candidate won and by how much, the champion kept, the reaso
 the asset metadata, on the MLflow version (tags and description) and in prod.compliance_report.
 """
 
-
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -34,9 +33,9 @@ import dagster as dg
 
 from ml_assets import reporting, tracking
 from ml_assets.errors import InsufficientData
-from orchestration.checks.compliance import record_model_outcome
+from orchestration.defs.checks.compliance import record_model_outcome
+from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
 from orchestration.resources import LakehouseResource
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 
 if TYPE_CHECKING:  # MLflow itself is imported where a model is registered or loaded
     from mlflow.entities.model_registry import ModelVersion
@@ -96,9 +95,18 @@ class GateDecision:
     comparisons: list[dict]  # one row per opponent: name, its score, the score to beat, beaten?, required?
 
 
-def decide(family: Family, challenger: float, baselines: dict[str, float], champion: float | None,
-           champion_version: str | None = None, *, reference: str | None = None, candidate: str = "challenger",
-           evaluated: bool = True, windows: int | None = None) -> GateDecision:
+def decide(
+    family: Family,
+    challenger: float,
+    baselines: dict[str, float],
+    champion: float | None,
+    champion_version: str | None = None,
+    *,
+    reference: str | None = None,
+    candidate: str = "challenger",
+    evaluated: bool = True,
+    windows: int | None = None,
+) -> GateDecision:
     """Does the challenger ship?
 
     ``baselines``: the other candidates' scores on the same windows, ``reference`` naming the naive
@@ -109,11 +117,21 @@ def decide(family: Family, challenger: float, baselines: dict[str, float], champ
     m = family.metric
     if not evaluated:
         if champion is not None and math.isfinite(champion):
-            return GateDecision(False, f"{candidate} could not be evaluated and champion v{champion_version} was "
-                                f"({m} {champion:.4f})", [])
-        where = "first champion" if champion_version is None else f"replaces v{champion_version}, which cannot be judged on this data either"
-        return GateDecision(True, f"{candidate} is the only candidate and nothing labels the data to evaluate it on: "
-                            f"it ships ({where})", [])
+            return GateDecision(
+                False,
+                f"{candidate} could not be evaluated and champion v{champion_version} was ({m} {champion:.4f})",
+                [],
+            )
+        where = (
+            "first champion"
+            if champion_version is None
+            else f"replaces v{champion_version}, which cannot be judged on this data either"
+        )
+        return GateDecision(
+            True,
+            f"{candidate} is the only candidate and nothing labels the data to evaluate it on: it ships ({where})",
+            [],
+        )
     if not math.isfinite(challenger):
         return GateDecision(False, f"the challenger's {m} is {challenger}: nothing to compare", [])
     rows = []
@@ -126,21 +144,36 @@ def decide(family: Family, challenger: float, baselines: dict[str, float], champ
     if reference is None:  # the earlier rule, kept for callers that name no reference
         direction = "above" if family.higher_is_better else "below"
         if lost:
-            return GateDecision(False, f"challenger {m} {challenger:.4f} is not {family.margin:g} {direction} "
-                                f"{', '.join(lost)}: not promoted", rows)
+            return GateDecision(
+                False,
+                f"challenger {m} {challenger:.4f} is not {family.margin:g} {direction} {', '.join(lost)}: not promoted",
+                rows,
+            )
         names = ", ".join(r["opponent"] for r in rows)
-        return GateDecision(True, f"challenger {m} {challenger:.4f} beats {names} by more than {family.margin:g}"
-                            + ("" if champion is not None else " (no champion yet)"), rows)
+        return GateDecision(
+            True,
+            f"challenger {m} {challenger:.4f} beats {names} by more than {family.margin:g}"
+            + ("" if champion is not None else " (no champion yet)"),
+            rows,
+        )
     on = f" on {windows} backtest windows" if windows else ""
     ref = baselines[reference]
     if reference in lost:
-        return GateDecision(False, f"no candidate beats the naive reference {reference} ({m} {ref:.4f}){on}: the best, "
-                            f"{candidate}, has {challenger:.4f}", rows)
+        return GateDecision(
+            False,
+            f"no candidate beats the naive reference {reference} ({m} {ref:.4f}){on}: the best, "
+            f"{candidate}, has {challenger:.4f}",
+            rows,
+        )
     if lost:
         champ = rows[-1]
-        return GateDecision(False, f"{candidate} ({m} {challenger:.4f}{on}) does not beat {champ['opponent']} "
-                            f"({champ[m]:.4f}) by the margin {family.margin:g}: lead "
-                            f"{family.lead(challenger, champ[m]):+.4f}", rows)
+        return GateDecision(
+            False,
+            f"{candidate} ({m} {challenger:.4f}{on}) does not beat {champ['opponent']} "
+            f"({champ[m]:.4f}) by the margin {family.margin:g}: lead "
+            f"{family.lead(challenger, champ[m]):+.4f}",
+            rows,
+        )
     others = {n: s for n, s in baselines.items() if n != reference}
     runner_up = max(others, key=lambda n: -family.lead(challenger, others[n])) if others else None
     text = f"{candidate} ({m} {challenger:.4f}{on}) "
@@ -148,9 +181,15 @@ def decide(family: Family, challenger: float, baselines: dict[str, float], champ
         text += f"beats the runner-up {runner_up} by {family.lead(challenger, others[runner_up]):+.4f}, "
     text += f"the naive reference {reference} by {family.lead(challenger, ref):+.4f}"
     if champion is not None and math.isfinite(champion):
-        text += f" and champion v{champion_version} by {family.lead(challenger, champion):+.4f} (margin {family.margin:g})"
+        text += (
+            f" and champion v{champion_version} by {family.lead(challenger, champion):+.4f} (margin {family.margin:g})"
+        )
     else:
-        text += ": first champion" if champion_version is None else f": replaces v{champion_version}, which cannot score this data"
+        text += (
+            ": first champion"
+            if champion_version is None
+            else f": replaces v{champion_version}, which cannot score this data"
+        )
     return GateDecision(True, text, rows)
 
 
@@ -174,19 +213,41 @@ def load_champion(client: "MlflowClient", family: Family):
     return mlflow.sklearn.load_model(family.champion_uri), version
 
 
-def register_challenger(client: "MlflowClient", family: Family, model_uri: str, challenger: float,
-                        baselines: dict[str, float], champion: float | None, champion_at: str | None,
-                        tags: dict[str, str], *, candidate: str | None = None, reference: str | None = None,
-                        windows: int | None = None, evaluated: bool = True) -> "ModelVersion":
+def register_challenger(
+    client: "MlflowClient",
+    family: Family,
+    model_uri: str,
+    challenger: float,
+    baselines: dict[str, float],
+    champion: float | None,
+    champion_at: str | None,
+    tags: dict[str, str],
+    *,
+    candidate: str | None = None,
+    reference: str | None = None,
+    windows: int | None = None,
+    evaluated: bool = True,
+) -> "ModelVersion":
     """Register the run's best candidate as a new version with the alias ``challenger`` and its gate
     evaluation (see ``decide`` for the arguments); its description says what the gate will decide."""
-    gate = {"metric": family.metric, "challenger": challenger, "baselines": baselines,
-            "champion": champion, "champion_version": champion_at, "candidate": candidate or "challenger",
-            "reference": reference, "windows": windows, "evaluated": evaluated}
+    gate = {
+        "metric": family.metric,
+        "challenger": challenger,
+        "baselines": baselines,
+        "champion": champion,
+        "champion_version": champion_at,
+        "candidate": candidate or "challenger",
+        "reference": reference,
+        "windows": windows,
+        "evaluated": evaluated,
+    }
     import mlflow
 
-    version = mlflow.register_model(model_uri, family.model_name, tags={
-        **tags, GATE_TAG: json.dumps(gate, sort_keys=True), CANDIDATE_TAG: candidate or "challenger"})
+    version = mlflow.register_model(
+        model_uri,
+        family.model_name,
+        tags={**tags, GATE_TAG: json.dumps(gate, sort_keys=True), CANDIDATE_TAG: candidate or "challenger"},
+    )
     client.set_registered_model_alias(family.model_name, tracking.CHALLENGER, version.version)
     client.update_model_version(family.model_name, version.version, description=_decision(family, gate).reason)
     return version
@@ -205,9 +266,17 @@ def _str_or_none(value) -> str | None:
 
 
 def _decision(family: Family, gate: dict) -> GateDecision:
-    return decide(family, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_version"],
-                  reference=gate.get("reference"), candidate=gate.get("candidate", "challenger"),
-                  evaluated=gate.get("evaluated", True), windows=gate.get("windows"))
+    return decide(
+        family,
+        gate["challenger"],
+        gate["baselines"],
+        gate["champion"],
+        gate["champion_version"],
+        reference=gate.get("reference"),
+        candidate=gate.get("candidate", "challenger"),
+        evaluated=gate.get("evaluated", True),
+        windows=gate.get("windows"),
+    )
 
 
 def gate_check(family: Family) -> dg.AssetChecksDefinition:
@@ -271,15 +340,26 @@ def promotion_asset(family: Family) -> dg.AssetsDefinition:
             kept = f"v{previous} stays champion" if previous is not None else "no champion yet: scoring skips"
             context.log.info(f"v{vid} ({candidate}) did not pass the gate ({decision.reason}): {kept}")
             _outcome(client, family, vid, f"not promoted: {decision.reason}; {kept}")
-            record_model_outcome(settings, context.run.run_id, family.name, "promotion", family.report_table, status,
-                                 f"{candidate} (v{vid}) not promoted: {decision.reason}; {kept}", previous, candidate)
-            return dg.MaterializeResult(metadata={
-                "promoted": False,
-                "champion_version": previous or "none",
-                "rejected_challenger_version": vid,
-                "candidate": candidate,
-                "reason": decision.reason,
-            })
+            record_model_outcome(
+                settings,
+                context.run.run_id,
+                family.name,
+                "promotion",
+                family.report_table,
+                status,
+                f"{candidate} (v{vid}) not promoted: {decision.reason}; {kept}",
+                previous,
+                candidate,
+            )
+            return dg.MaterializeResult(
+                metadata={
+                    "promoted": False,
+                    "champion_version": previous or "none",
+                    "rejected_challenger_version": vid,
+                    "candidate": candidate,
+                    "reason": decision.reason,
+                }
+            )
         if previous == vid:
             context.log.info(f"v{vid} is already the champion")
         elif previous != _str_or_none(gate["champion_version"]):
@@ -292,19 +372,33 @@ def promotion_asset(family: Family) -> dg.AssetsDefinition:
             client.set_model_version_tag(family.model_name, vid, PREVIOUS_CHAMPION_TAG, previous or "none")
             context.log.info(f"`{family.model_name}@champion`: v{previous or '-'} -> v{vid} ({candidate})")
         _outcome(client, family, vid, f"promoted: {decision.reason}")
-        record_model_outcome(settings, context.run.run_id, family.name, "promotion", family.report_table, "promoted",
-                             f"v{vid}: {decision.reason}", vid, candidate)
-        rollback = (f"MlflowClient().set_registered_model_alias('{family.model_name}', 'champion', '{previous}')"
-                    if previous and previous != vid else "no earlier champion")
-        return dg.MaterializeResult(metadata={
-            "promoted": True,
-            "champion_version": vid,
-            "candidate": candidate,
-            "reason": decision.reason,
-            "previous_champion_version": previous or "none",
-            f"champion_{family.metric}": gate["challenger"],
-            "rollback": rollback,
-        })
+        record_model_outcome(
+            settings,
+            context.run.run_id,
+            family.name,
+            "promotion",
+            family.report_table,
+            "promoted",
+            f"v{vid}: {decision.reason}",
+            vid,
+            candidate,
+        )
+        rollback = (
+            f"MlflowClient().set_registered_model_alias('{family.model_name}', 'champion', '{previous}')"
+            if previous and previous != vid
+            else "no earlier champion"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "promoted": True,
+                "champion_version": vid,
+                "candidate": candidate,
+                "reason": decision.reason,
+                "previous_champion_version": previous or "none",
+                f"champion_{family.metric}": gate["challenger"],
+                "rollback": rollback,
+            }
+        )
 
     return _promote
 
@@ -315,8 +409,9 @@ def _outcome(client: "MlflowClient", family: Family, version: str, text: str) ->
     client.update_model_version(family.model_name, version, description=text)
 
 
-def train_or_skip(context: dg.AssetExecutionContext, family: Family, settings,
-                  train: Callable[[], dg.MaterializeResult]) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
+def train_or_skip(
+    context: dg.AssetExecutionContext, family: Family, settings, train: Callable[[], dg.MaterializeResult]
+) -> Iterator[dg.MaterializeResult | dg.AssetObservation]:
     """The body of a training asset (declared with ``output_required=False``): ``train()``'s result,
     or, when the data cannot support training (``InsufficientData``), nothing but the reason, so the
     gate, the promotion and the scoring downstream skip and the run stays green."""
@@ -326,8 +421,9 @@ def train_or_skip(context: dg.AssetExecutionContext, family: Family, settings,
         reason = str(exc)
         context.log.warning(f"{family.name} not trained, its gate, promotion and scoring skip: {reason}")
         champion = champion_version(tracking.configure(settings), family)
-        record_model_outcome(settings, context.run.run_id, family.name, "training", family.report_table, "skipped",
-                             reason, champion)
+        record_model_outcome(
+            settings, context.run.run_id, family.name, "training", family.report_table, "skipped", reason, champion
+        )
         yield dg.AssetObservation(asset_key=family.model_key, metadata={"skipped": reason})
         return
     yield result
@@ -338,8 +434,10 @@ def champion_ready(settings, family: Family, log, run_id: str | None = None) -> 
     when it does not, so the daily refresh of a new install stays green until the first retrain."""
     if champion_version(tracking.configure(settings), family) is not None:
         return True
-    reason = (f"no `{family.model_name}@champion` yet: scoring skipped. Materialize {family.model_key.to_user_string()} "
-              f"and {family.promotion_key.to_user_string()} (the weekly_retrain or shoplake_all job) to train one.")
+    reason = (
+        f"no `{family.model_name}@champion` yet: scoring skipped. Materialize {family.model_key.to_user_string()} "
+        f"and {family.promotion_key.to_user_string()} (the weekly_retrain or shoplake_all job) to train one."
+    )
     log.warning(reason)
     if run_id is not None:
         record_model_outcome(settings, run_id, family.name, "scoring", family.report_table, "not_scored", reason)
@@ -348,12 +446,21 @@ def champion_ready(settings, family: Family, log, run_id: str | None = None) -> 
 
 def record_scoring(settings, run_id: str, family: Family, version: str, detail: str) -> None:
     """What a scoring asset published, for prod.compliance_report."""
-    record_model_outcome(settings, run_id, family.name, "scoring", family.report_table, "scored",
-                         f"scored by v{version}: {detail}", version)
+    record_model_outcome(
+        settings,
+        run_id,
+        family.name,
+        "scoring",
+        family.report_table,
+        "scored",
+        f"scored by v{version}: {detail}",
+        version,
+    )
 
 
-def scoring_asset(family: Family, table: str, reads: list[str], description: str,
-                  column_schema: dg.TableSchema | None = None):
+def scoring_asset(
+    family: Family, table: str, reads: list[str], description: str, column_schema: dg.TableSchema | None = None
+):
     """The decorator of an asset that scores with ``@champion`` the tables ``reads`` ("prod.x")
     and publishes ``prod.<table>``. Depending on what it reads orders it after their rebuild in the
     daily refresh, which does not contain the promotion. Its function yields its result, or nothing
@@ -375,7 +482,5 @@ def require_champion(client: "MlflowClient", family: Family):
     """The champion model and its version for scoring, or a clear failure when none has passed the gate."""
     model, version = load_champion(client, family)
     if model is None:
-        raise dg.Failure(
-            f"no `{family.model_name}@champion` yet: no trained version has passed `{family.check_name}`"
-        )
+        raise dg.Failure(f"no `{family.model_name}@champion` yet: no trained version has passed `{family.check_name}`")
     return model, version

@@ -111,8 +111,9 @@ def importance_figure(names: list[str], values: np.ndarray, title: str, top: int
     return fig
 
 
-def forecast_figure(history, holdout, series_ids: list[str], title: str, names: dict[str, str] | None = None,
-                    history_days: int = 84):
+def forecast_figure(
+    history, holdout, series_ids: list[str], title: str, names: dict[str, str] | None = None, history_days: int = 84
+):
     """Per series: recent actuals, then the holdout's actuals against the forecast and its 80%/95% intervals."""
     plt = _pyplot()
     n = len(series_ids)

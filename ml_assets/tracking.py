@@ -19,7 +19,7 @@ def configure(settings: Settings) -> MlflowClient:
     import mlflow
 
     if settings.mlflow_tracking_uri.startswith("sqlite:///"):
-        Path(settings.mlflow_tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.mlflow_tracking_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     # mlflow.set_*_uri also export MLFLOW_TRACKING_URI/MLFLOW_REGISTRY_URI to the environment, which
     # every process started later would inherit, pointing it at this store whatever its own
     # SHOPLAKE_HOME says. The environment is put back: the settings stay the one source of truth.
@@ -117,8 +117,17 @@ def model_requirements() -> list[str]:
     return out
 
 
-def log_candidate(experiment_id: str, run_name: str, tags: dict[str, str], params: dict, metrics: dict[str, float],
-                  model, input_example, predictions, figures: dict | None = None) -> LoggedRun:
+def log_candidate(
+    experiment_id: str,
+    run_name: str,
+    tags: dict[str, str],
+    params: dict,
+    metrics: dict[str, float],
+    model,
+    input_example,
+    predictions,
+    figures: dict | None = None,
+) -> LoggedRun:
     """One MLflow run for one candidate: parameters, metrics, the model (signature + input example),
     plots and lineage tags."""
     import mlflow

@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
 
     q = sub.add_parser("sql", help="query the published prod, curated and quarantine tables")
-    q.add_argument("query", nargs="?", help='e.g. "select count(*) from prod.fct_orders"; omit it for an interactive session')
+    q.add_argument(
+        "query", nargs="?", help='e.g. "select count(*) from prod.fct_orders"; omit it for an interactive session'
+    )
     q.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
     q.add_argument("--output", default=None, help="write to this file instead of standard output")
     q.add_argument("--max-rows", type=int, default=50, help="rows shown in table format")
@@ -80,39 +82,89 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # flag dest -> ShopConfig field, for the options that make hard shops
-SHOP_KIND_FLAGS = ("repeat_rate", "seasonality", "demand_noise", "categories", "one_currency", "payment_method",
-                   "chargebacks", "web_events", "free_item_rate")
+SHOP_KIND_FLAGS = (
+    "repeat_rate",
+    "seasonality",
+    "demand_noise",
+    "categories",
+    "one_currency",
+    "payment_method",
+    "chargebacks",
+    "web_events",
+    "free_item_rate",
+)
 
 
 def _add_shop_kind_flags(g: argparse.ArgumentParser) -> None:
     """What kind of shop: the demo shop by default; each flag takes away some of its signal, as real shops do."""
-    from orchestration.source.shop.config import PROFILES, REAL_LIKE
-    from orchestration.source.shop.reference_data import METHODS
+    from demo_shop.config import PROFILES, REAL_LIKE
+    from demo_shop.reference_data import METHODS
 
     k = g.add_argument_group(
-        "kind of shop", "Hard shops on demand; a flag given wins over the profile. The real-like profile sets: "
-        + ", ".join(f"{name}={value}" for name, value in REAL_LIKE.items()) + ".")
-    k.add_argument("--profile", choices=tuple(PROFILES), default="demo",
-                   help="a preset of the options below (default demo)")
-    k.add_argument("--repeat-rate", type=float, default=None, metavar="P",
-                   help="chance a customer can buy again after each order: 1 always (default), "
-                        "lower for one-time buyers")
-    k.add_argument("--seasonality", type=float, default=None, metavar="A",
-                   help="amplitude of the yearly and weekly cycles: 1 the demo shop's (default), 0 none")
-    k.add_argument("--demand-noise", type=float, default=None, metavar="SIGMA",
-                   help="sigma of a daily log-normal shock on the shop's demand (default 0)")
-    k.add_argument("--categories", type=_positive("--categories"), default=None, metavar="N",
-                   help="sell only the first N product categories (default all 11)")
-    k.add_argument("--one-currency", action=argparse.BooleanOptionalAction, default=None,
-                   help="charge everyone in USD at the list price (default: the shopper's currency)")
-    k.add_argument("--payment-method", choices=METHODS, default=None,
-                   help="every payment by this method, e.g. bank_transfer for no cards (default: each country's mix)")
-    k.add_argument("--chargebacks", action=argparse.BooleanOptionalAction, default=None,
-                   help="fraud surfaces as chargebacks (default yes)")
-    k.add_argument("--web-events", action=argparse.BooleanOptionalAction, default=None,
-                   help="track the clickstream (default yes)")
-    k.add_argument("--free-item-rate", type=float, default=None, metavar="F",
-                   help="fraction of order lines given away at 0.00 (default 0)")
+        "kind of shop",
+        "Hard shops on demand; a flag given wins over the profile. The real-like profile sets: "
+        + ", ".join(f"{name}={value}" for name, value in REAL_LIKE.items())
+        + ".",
+    )
+    k.add_argument(
+        "--profile", choices=tuple(PROFILES), default="demo", help="a preset of the options below (default demo)"
+    )
+    k.add_argument(
+        "--repeat-rate",
+        type=float,
+        default=None,
+        metavar="P",
+        help="chance a customer can buy again after each order: 1 always (default), lower for one-time buyers",
+    )
+    k.add_argument(
+        "--seasonality",
+        type=float,
+        default=None,
+        metavar="A",
+        help="amplitude of the yearly and weekly cycles: 1 the demo shop's (default), 0 none",
+    )
+    k.add_argument(
+        "--demand-noise",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="sigma of a daily log-normal shock on the shop's demand (default 0)",
+    )
+    k.add_argument(
+        "--categories",
+        type=_positive("--categories"),
+        default=None,
+        metavar="N",
+        help="sell only the first N product categories (default all 11)",
+    )
+    k.add_argument(
+        "--one-currency",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="charge everyone in USD at the list price (default: the shopper's currency)",
+    )
+    k.add_argument(
+        "--payment-method",
+        choices=METHODS,
+        default=None,
+        help="every payment by this method, e.g. bank_transfer for no cards (default: each country's mix)",
+    )
+    k.add_argument(
+        "--chargebacks",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fraud surfaces as chargebacks (default yes)",
+    )
+    k.add_argument(
+        "--web-events", action=argparse.BooleanOptionalAction, default=None, help="track the clickstream (default yes)"
+    )
+    k.add_argument(
+        "--free-item-rate",
+        type=float,
+        default=None,
+        metavar="F",
+        help="fraction of order lines given away at 0.00 (default 0)",
+    )
 
 
 def _shop_kind(args) -> dict:
@@ -123,7 +175,7 @@ def _shop_kind(args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from orchestration.source.database import SourceUnavailable
+    from orchestration.contract.database import SourceUnavailable
 
     try:
         settings = Settings.from_env()
@@ -152,8 +204,8 @@ def _source_url(args, settings: Settings) -> str:
 
 
 def cmd_generate(args, settings: Settings) -> int:
-    from orchestration.source.database import SourceDatabase, SourceUnavailable
-    from orchestration.source.generate import ShopConfig, existing_shop, generate_shop
+    from demo_shop.generate import ShopConfig, existing_shop, generate_shop
+    from orchestration.contract.database import SourceDatabase, SourceUnavailable
 
     url = _source_url(args, settings)
     kwargs = {"customers": args.customers, "days": args.days, "seed": args.seed}
@@ -178,11 +230,13 @@ def cmd_generate(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
-    from orchestration.source.database import SourceUnavailable
-    from orchestration.source.simulate import simulate_shop
+    from demo_shop.simulate import simulate_shop
+    from orchestration.contract.database import SourceUnavailable
 
     try:
-        summary = simulate_shop(args.days, _source_url(args, settings), settings.truth_dir, seed=args.seed, progress=not args.quiet)
+        summary = simulate_shop(
+            args.days, _source_url(args, settings), settings.truth_dir, seed=args.seed, progress=not args.quiet
+        )
     except (ValueError, SourceUnavailable, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     print(f"advanced the shop by {args.days} day(s)")
@@ -204,7 +258,9 @@ def cmd_sql(args, settings: Settings) -> int:
     except (query.UnknownTable, query.NotAllowed) as exc:
         raise UsageError(str(exc)) from None
     except duckdb.Error as exc:
-        raise UsageError(f"{exc}\nTables you can query: {', '.join(query.published_tables(con)) or 'none yet'}") from None
+        raise UsageError(
+            f"{exc}\nTables you can query: {', '.join(query.published_tables(con)) or 'none yet'}"
+        ) from None
     if result.description is None:
         return 0
     table = result.fetch_arrow_table()
@@ -216,8 +272,10 @@ def _interactive(con, settings: Settings, args) -> int:
     """A small SQL prompt: statements end with `;`; `.tables`, `.refresh`, `.quit`."""
     from orchestration import query
 
-    print("Shoplake SQL over the published Iceberg tables. End statements with ';'. "
-          ".tables lists tables, .refresh re-reads the newest snapshots, .quit leaves.")
+    print(
+        "Shoplake SQL over the published Iceberg tables. End statements with ';'. "
+        ".tables lists tables, .refresh re-reads the newest snapshots, .quit leaves."
+    )
     buffer = ""
     while True:
         try:
@@ -301,7 +359,7 @@ def _render_table(table, max_rows: int) -> str:
 
 def cmd_scan_pans(args, settings: Settings) -> int:
     """One line per card number found (file, where in it, the number masked); exit 1 when any."""
-    from orchestration.checks.home_scan import scan_home
+    from orchestration.lakehouse.home_scan import scan_home
 
     root = Path(args.path).expanduser() if args.path else settings.home
     if not root.exists():
@@ -364,9 +422,16 @@ Shoplake is ready. Everything it wrote is under {settings.home}
 def cmd_mlflow_ui(args, settings: Settings) -> int:
     mlflow = Path(sys.executable).parent / "mlflow"
     cmd = [
-        str(mlflow), "ui", "--host", "127.0.0.1", "--port", str(args.port),
-        "--backend-store-uri", settings.mlflow_tracking_uri,
-        "--default-artifact-root", settings.mlflow_artifact_root,
+        str(mlflow),
+        "ui",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+        "--backend-store-uri",
+        settings.mlflow_tracking_uri,
+        "--default-artifact-root",
+        settings.mlflow_artifact_root,
     ]
     return subprocess.call(cmd)
 

@@ -8,12 +8,12 @@ import os
 import dagster as dg
 
 from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
-from orchestration.checks.definitions import QUALITY_CHECKS
-from orchestration.extract.assets import extract_source_tables
+from orchestration.defs.checks.definitions import QUALITY_CHECKS
+from orchestration.defs.extract.assets import extract_source_tables
+from orchestration.defs.schedules import JOBS, SCHEDULES
+from orchestration.defs.transform.assets import dbt_curated_and_prod
 from orchestration.resources import LakehouseResource, dbt_resource
 from orchestration.run_health import multiprocess_health_checked_executor
-from orchestration.schedules import JOBS, SCHEDULES
-from orchestration.transform.assets import dbt_curated_and_prod
 
 START_METHODS = ("forkserver", "spawn")
 MAX_CONCURRENT_STEPS = 2  # two cores: more parallel steps only add start-up

@@ -32,10 +32,26 @@ DEFAULT_NAMESPACES = ("prod", "curated", "quarantine")
 
 READABLE_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})  # DESCRIBE, SHOW, SUMMARIZE and FROM-first parse as SELECT
 # What a result can be read with; nothing that writes (a relation's to_parquet, register, cursor).
-_RESULT_METHODS = frozenset({
-    "fetchall", "fetchone", "fetchmany", "fetchdf", "df", "pl", "arrow", "fetch_arrow_table", "fetch_record_batch",
-    "fetchnumpy", "fetch_df", "description", "rowcount", "close", "interrupt", "extract_statements",
-})
+_RESULT_METHODS = frozenset(
+    {
+        "fetchall",
+        "fetchone",
+        "fetchmany",
+        "fetchdf",
+        "df",
+        "pl",
+        "arrow",
+        "fetch_arrow_table",
+        "fetch_record_batch",
+        "fetchnumpy",
+        "fetch_df",
+        "description",
+        "rowcount",
+        "close",
+        "interrupt",
+        "extract_statements",
+    }
+)
 _LOCKDOWN = (
     "enable_external_access = false",
     "autoinstall_known_extensions = false",
@@ -76,8 +92,10 @@ class ReadOnlySession:
         except duckdb.PermissionException as exc:
             path = re.search(r'"([^"]*)"', str(exc))
             what = f"reading {path.group(1)}" if path else str(exc).splitlines()[0]
-            raise NotAllowed(f"{what} is not allowed: Shoplake SQL reads only the published prod, curated and "
-                             "quarantine tables (shoplake tables lists them)") from None
+            raise NotAllowed(
+                f"{what} is not allowed: Shoplake SQL reads only the published prod, curated and "
+                "quarantine tables (shoplake tables lists them)"
+            ) from None
         return self
 
     sql = query = execute
@@ -96,8 +114,13 @@ class ReadOnlySession:
 
 def refusal(kind: str, sql: str) -> str:
     """The one line a refused statement gets."""
-    verb = {"LOAD": sql.strip().split(None, 1)[0].upper() if sql.strip() else "LOAD", "CALL": "CALL/CHECKPOINT",
-            "SET": "SET/RESET/USE", "TRANSACTION": "BEGIN/COMMIT", "VACUUM": "VACUUM/ANALYZE"}.get(kind, kind)
+    verb = {
+        "LOAD": sql.strip().split(None, 1)[0].upper() if sql.strip() else "LOAD",
+        "CALL": "CALL/CHECKPOINT",
+        "SET": "SET/RESET/USE",
+        "TRANSACTION": "BEGIN/COMMIT",
+        "VACUUM": "VACUUM/ANALYZE",
+    }.get(kind, kind)
     hint = " (to save a result, use shoplake sql --output FILE)" if kind in ("COPY", "EXPORT") else ""
     return f"{verb} is not allowed: Shoplake SQL is read-only, only SELECT queries over the published tables run{hint}"
 
@@ -147,7 +170,7 @@ def _published(catalog, ident, attempts: int = 50) -> IcebergTable | None:
 def _being_replaced(ice) -> bool:
     # Created within the last minute and still without data: the publisher is about to write it.
     # A table with snapshots but none current was written and waits for its checks (write-audit-
-    # publish, orchestration/checks/audit.py): not published yet, however long they take.
+    # publish, orchestration/defs/checks/audit.py): not published yet, however long they take.
     return not ice.metadata.snapshots and time.time() * 1000 - ice.metadata.last_updated_ms < 60_000
 
 

@@ -44,7 +44,15 @@ shoplake_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_
 def parse_dbt_project(settings: Settings) -> subprocess.CompletedProcess:
     """Write dbt's manifest, which dagster-dbt reads when the definitions load."""
     return subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [
+            DBT_EXECUTABLE,
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
         env={**os.environ, "SHOPLAKE_DUCKDB_PATH": str(settings.duckdb_path)},
         check=False,
     )

@@ -1,9 +1,9 @@
 import contextlib
 import faulthandler
 import os
-import uuid
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,13 @@ import pytest
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 ENV_VARS = (
-    "SHOPLAKE_HOME", "SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE",
-    "SHOPLAKE_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "SHOPLAKE_MLFLOW_ARTIFACTS",
+    "SHOPLAKE_HOME",
+    "SHOPLAKE_SOURCE_URL",
+    "SHOPLAKE_CATALOG_URI",
+    "SHOPLAKE_WAREHOUSE",
+    "SHOPLAKE_DUCKDB_PATH",
+    "MLFLOW_TRACKING_URI",
+    "SHOPLAKE_MLFLOW_ARTIFACTS",
 )
 
 
@@ -97,7 +102,9 @@ def run_job(job_name: str, instance=None):
 
     def execute(inst):
         result = defs.resolve_job_def(job_name).execute_in_process(instance=inst, raise_on_error=False)
-        checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        checks = [
+            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
         return result, checks
 
     if instance is not None:
@@ -116,11 +123,16 @@ def isolated_env(mp: pytest.MonkeyPatch, home: Path) -> Settings:
 @pytest.fixture(scope="session")
 def demo_lakehouse(tmp_path_factory):
     """(settings, result, checks) of `shoplake_all` on the demo shop, in a private SHOPLAKE_HOME."""
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     mp = pytest.MonkeyPatch()
     settings = isolated_env(mp, tmp_path_factory.mktemp("demo-lakehouse"))
-    generate_shop(ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED), settings.source_url, settings.truth_dir, progress=False)
+    generate_shop(
+        ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED),
+        settings.source_url,
+        settings.truth_dir,
+        progress=False,
+    )
     result, checks = run_job("shoplake_all")
     yield settings, result, checks
     mp.undo()

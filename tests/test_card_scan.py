@@ -8,9 +8,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.checks.card_scan import find_pans, prefilter_sql, scan_relation
+from demo_shop.generate import ShopConfig, generate_shop
+from orchestration.lakehouse.card_scan import find_pans, prefilter_sql, scan_relation
 from orchestration.lakehouse.pii import find_card_numbers, keyed_token
-from orchestration.source.generate import ShopConfig, generate_shop
 from tests.test_pii import CARDS, LOOKALIKES
 
 VISA = "4539148803436467"
@@ -18,9 +18,14 @@ VISA = "4539148803436467"
 # What the masking deliberately lets through (no issuer, letters between the groups, longer gaps,
 # a phone-like '+'), each still a Luhn-valid 13-19 digit number: the scanner must flag every one.
 BYPASSED = [
-    "9539148803436466", "1234567890123452", "card 4539x1488y0343z6467", "4539o1488o0343o6467",
-    "4539 - - 1488 - - 0343 - - 6467", "4539ab1488cd0343ef6467",
-    "٤٥٣٩x١٤٨٨x٠٣٤٣x٦٤٦٧", "45391488034364678",  # 17 digits: no Visa has 17
+    "9539148803436466",
+    "1234567890123452",
+    "card 4539x1488y0343z6467",
+    "4539o1488o0343o6467",
+    "4539 - - 1488 - - 0343 - - 6467",
+    "4539ab1488cd0343ef6467",
+    "٤٥٣٩x١٤٨٨x٠٣٤٣x٦٤٦٧",
+    "45391488034364678",  # 17 digits: no Visa has 17
 ]
 
 
@@ -30,13 +35,19 @@ def test_the_scanner_finds_what_the_masking_lets_through(text):
     assert find_pans(text), text
 
 
-@pytest.mark.parametrize("text", [
-    "+49 30 12345678 / +49 30 87654321", "call +1 (555) 123-4567 or +44 20 7946 0958", "+49 1512 3456789 0",
-    "tracking 1Z999AA10123456784, 1Z12345E0205271688", "IBAN DE89 3704 0044 0532 0130 00",
-    "pay to GB82WEST12345698765432 please",
-    "2026/12/07 20:31:46 INFO mlflow.store.db.utils: Creating initial MLflow database tables...",
-    "delivered 07.12.2026 20:31, signed 12/07/2026 09:15:02",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+49 30 12345678 / +49 30 87654321",
+        "call +1 (555) 123-4567 or +44 20 7946 0958",
+        "+49 1512 3456789 0",
+        "tracking 1Z999AA10123456784, 1Z12345E0205271688",
+        "IBAN DE89 3704 0044 0532 0130 00",
+        "pay to GB82WEST12345698765432 please",
+        "2026/12/07 20:31:46 INFO mlflow.store.db.utils: Creating initial MLflow database tables...",
+        "delivered 07.12.2026 20:31, signed 12/07/2026 09:15:02",
+    ],
+)
 def test_phone_iban_tracking_numbers_and_dates_do_not_stop_the_blocking_check(text):
     # Real shops' tickets hold them, and a Luhn-valid stretch is in one of every few: each would block every run.
     assert find_pans(text) == []
@@ -63,7 +74,7 @@ def test_the_scanner_is_looser_than_the_masking_on_random_text():
 
 
 def test_the_scanner_does_not_import_the_masking():
-    import orchestration.checks.card_scan as card_scan
+    import orchestration.lakehouse.card_scan as card_scan
 
     source = open(card_scan.__file__).read()
     assert "lakehouse.pii" not in source and "lakehouse import pii" not in source
@@ -76,11 +87,14 @@ def test_no_false_positive_on_identifiers_or_the_demo_shops_text(tmp_path):
     ids += [keyed_token(str(i), "k") for i in range(20_000)]
     assert [v for v in ids if find_pans(v)] == []
     # prose with numbers: amounts, dates, times and phone numbers between words
-    prose = [f"order #{rng.randint(1, 10**7)} paid {rng.randint(1, 999)}.{rng.randint(0, 99):02d} on "
-             f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
-             f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}, "
-             f"call +1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)} or 090 {rng.randint(1000, 9999)} "
-             f"{rng.randint(1000, 9999)}" for _ in range(20_000)]
+    prose = [
+        f"order #{rng.randint(1, 10**7)} paid {rng.randint(1, 999)}.{rng.randint(0, 99):02d} on "
+        f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d} "
+        f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}, "
+        f"call +1 555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)} or 090 {rng.randint(1000, 9999)} "
+        f"{rng.randint(1000, 9999)}"
+        for _ in range(20_000)
+    ]
     assert [v for v in prose if find_pans(v)] == []
     url = f"sqlite:///{tmp_path / 'shop.db'}"
     generate_shop(ShopConfig(customers=300, days=40, seed=8, dirty_rate=0.05), url, tmp_path / "truth", progress=False)
@@ -101,7 +115,7 @@ def test_duckdb_prefilter_passes_every_flagged_value():
     con = duckdb.connect()
     con.execute("CREATE TABLE t (v VARCHAR)")
     con.executemany("INSERT INTO t VALUES (?)", [[v] for v in values])
-    passed = {r[0] for r in con.execute(f'SELECT v FROM t WHERE {prefilter_sql(chr(34) + "v" + chr(34))}').fetchall()}
+    passed = {r[0] for r in con.execute(f"SELECT v FROM t WHERE {prefilter_sql(chr(34) + 'v' + chr(34))}").fetchall()}
     assert [v for v in values if find_pans(v) and v not in passed] == []
     result = scan_relation(con, "t", "t", ["v"])
     assert result.leaks == sum(len(find_pans(v)) for v in values) and not result.passed
@@ -112,11 +126,15 @@ def test_duckdb_prefilter_passes_every_flagged_value():
 
 
 def test_a_generated_shops_home_holds_no_card_number_outside_the_shop(shoplake_home):
-    from orchestration.checks.home_scan import scan_home
-    from orchestration.source.simulate import simulate_shop
+    from demo_shop.simulate import simulate_shop
+    from orchestration.lakehouse.home_scan import scan_home
 
-    generate_shop(ShopConfig(customers=150, days=30, seed=4, dirty_rate=0.05), shoplake_home.source_url,
-                  shoplake_home.truth_dir, progress=False)
+    generate_shop(
+        ShopConfig(customers=150, days=30, seed=4, dirty_rate=0.05),
+        shoplake_home.source_url,
+        shoplake_home.truth_dir,
+        progress=False,
+    )
     simulate_shop(2, shoplake_home.source_url, shoplake_home.truth_dir, seed=1, progress=False)
     shop = sqlite3.connect(shoplake_home.home / "source" / "shop.db")
     assert shop.execute("SELECT count(*) FROM payments WHERE card_number IS NOT NULL").fetchone()[0] > 0
@@ -130,35 +148,53 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
 
     import pyarrow as pa
 
-    from orchestration.checks.home_scan import record_home_scan, scan_home
     from orchestration.lakehouse.catalog import load_catalog
+    from orchestration.lakehouse.home_scan import record_home_scan, scan_home
 
     home = shoplake_home.home
     (home / "lakehouse" / "warehouse" / "raw" / "t" / "data").mkdir(parents=True)
     ids = [str(uuid.UUID(int=i * 7919, version=4)) for i in range(1_000)]
     notes = [f"note {i}: shipped 2026-10-{1 + i % 28:02d} 12:00:00, 3 items, 19.99" for i in range(1_000)]
     notes[617] = "customer wrote 4539x1488y0343z6467"  # the masking lets this through; the scanner must not
-    pq.write_table(pa.table({"session_id": ids, "notes": notes}),
-                   home / "lakehouse" / "warehouse" / "raw" / "t" / "data" / "00000-0-x.parquet", row_group_size=300)
+    pq.write_table(
+        pa.table({"session_id": ids, "notes": notes}),
+        home / "lakehouse" / "warehouse" / "raw" / "t" / "data" / "00000-0-x.parquet",
+        row_group_size=300,
+    )
     (home / "dagster" / "storage").mkdir(parents=True)
     log = sqlite3.connect(home / "dagster" / "storage" / "runs.db")
     log.execute("CREATE TABLE event_logs (id INTEGER PRIMARY KEY, run_id TEXT, event TEXT)")
-    event = {"timestamp": 1796670243.836123, "snapshot_id": 876487995170630834,
-             "message": "row failed: 5425 2334 3010 9903", "run_id": str(uuid.uuid4())}
-    log.execute("INSERT INTO event_logs VALUES (1, 'r', ?), (2, 'r', ?)",
-                [json.dumps({**event, "message": "ok"}), json.dumps(event)])
+    event = {
+        "timestamp": 1796670243.836123,
+        "snapshot_id": 876487995170630834,
+        "message": "row failed: 5425 2334 3010 9903",
+        "run_id": str(uuid.uuid4()),
+    }
+    log.execute(
+        "INSERT INTO event_logs VALUES (1, 'r', ?), (2, 'r', ?)",
+        [json.dumps({**event, "message": "ok"}), json.dumps(event)],
+    )
     log.commit()
     log.close()
     (home / "dagster" / "storage" / "step.err").write_text(
         "2026-12-07 19:45:12 +0000 - dagster - INFO - took 0.123456789012345 s\n" * 48
         + "| xgboost | 0.8534 | 0.8475 | 0.8422 | 0.8706 | 0.8475 | 0.9466 | 1.3280 |\n"
         + "run_id: 22d2c2ec911c48a78b3836a8259bf864 file 140001325296368.npy\n"
-        + "payload: {'card': '371449635398431'}\n")
+        + "payload: {'card': '371449635398431'}\n"
+    )
     artifacts = home / "mlflow" / "artifacts" / "m-1" / "artifacts"
     artifacts.mkdir(parents=True)
-    (artifacts / "input_example.json").write_text(json.dumps(
-        {"columns": ["day", "x", "text"], "data": [["2026-09-08 00:00:00", 0.30000000000000004, "n/a"],
-                                                   ["2026-09-09 00:00:00", 1.5, "my card 6011000990139424"]]}))
+    (artifacts / "input_example.json").write_text(
+        json.dumps(
+            {
+                "columns": ["day", "x", "text"],
+                "data": [
+                    ["2026-09-08 00:00:00", 0.30000000000000004, "n/a"],
+                    ["2026-09-09 00:00:00", 1.5, "my card 6011000990139424"],
+                ],
+            }
+        )
+    )
     con = duckdb.connect(str(shoplake_home.duckdb_path))
     con.execute("CREATE SCHEMA curated; CREATE TABLE curated.tickets AS SELECT 'call me re 3530111333300000' AS body")
     con.close()
@@ -185,8 +221,8 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
 
 @pytest.fixture
 def mariadb_shop(shoplake_home, monkeypatch):
+    from orchestration.contract.database import SourceDatabase
     from orchestration.settings import Settings
-    from orchestration.source.database import SourceDatabase
     from tests.conftest import scratch_mariadb
 
     with scratch_mariadb() as (_, url):
@@ -201,13 +237,13 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
 
     import pyarrow as pa
 
-    from orchestration.checks.card_scan import scan_iceberg_table
-    from orchestration.checks.home_scan import scan_home
-    from orchestration.extract import extract_table as et
+    from orchestration.contract import schema
+    from orchestration.contract.database import SourceDatabase
+    from orchestration.defs.extract import extract_table as et
     from orchestration.lakehouse import duckdb_extensions
+    from orchestration.lakehouse.card_scan import scan_iceberg_table
     from orchestration.lakehouse.catalog import load_catalog
-    from orchestration.source import schema
-    from orchestration.source.database import SourceDatabase
+    from orchestration.lakehouse.home_scan import scan_home
 
     t0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250_000)
     # The scanner is looser than the masking by design: this lookalike would fail its blocking check.
@@ -216,9 +252,21 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
     lookalikes = [text for text in LOOKALIKES if text not in flagged]
     bodies = [text for text, _ in CARDS] + lookalikes
     tickets = schema.table("support_tickets")
-    rows = [{"ticket_id": i + 1, "customer_id": 1, "order_id": None, "topic": "payment", "body": body,
-             "status": "open", "satisfaction": None, "created_at": t0, "resolved_at": None, "updated_at": t0}
-            for i, body in enumerate(bodies)]
+    rows = [
+        {
+            "ticket_id": i + 1,
+            "customer_id": 1,
+            "order_id": None,
+            "topic": "payment",
+            "body": body,
+            "status": "open",
+            "satisfaction": None,
+            "created_at": t0,
+            "resolved_at": None,
+            "updated_at": t0,
+        }
+        for i, body in enumerate(bodies)
+    ]
     db = SourceDatabase(mariadb_shop.source_url)
     con = db.connect()
     db.insert(con, tickets.name, pa.Table.from_pylist(rows, schema=tickets.arrow_schema()))
@@ -237,11 +285,12 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
 
 
 def test_the_compliance_scan_rereads_only_what_changed_and_every_file_with_a_finding(shoplake_home):
-    from orchestration.checks.home_scan import scan_and_record
     from orchestration.lakehouse.catalog import load_catalog
+    from orchestration.lakehouse.home_scan import scan_and_record
 
-    generate_shop(ShopConfig(customers=100, days=20, seed=6), shoplake_home.source_url, shoplake_home.truth_dir,
-                  progress=False)
+    generate_shop(
+        ShopConfig(customers=100, days=20, seed=6), shoplake_home.source_url, shoplake_home.truth_dir, progress=False
+    )
     (shoplake_home.home / "notes.txt").write_text("refund to 4539 1488 0343 6467\n")
     first = scan_and_record(shoplake_home, "run-1")
     assert first.files >= 10 and first.unchanged == 0 and len(first.findings) == 1

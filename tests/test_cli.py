@@ -61,7 +61,12 @@ def test_generate_refuses_a_mysql_shop_that_holds_rows_and_leaves_it_intact(tmp_
     admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     url = f"mysql://root@127.0.0.1:3306/{name}"
     try:
-        assert run("generate", "--customers", "20", "--days", "5", "--quiet", "--source", url, env_home=tmp_path).returncode == 0
+        assert (
+            run(
+                "generate", "--customers", "20", "--days", "5", "--quiet", "--source", url, env_home=tmp_path
+            ).returncode
+            == 0
+        )
         shop = pymysql.connect(host="127.0.0.1", user="root", database=name, autocommit=True).cursor()
         shop.execute("INSERT INTO categories (category_id, name, department) VALUES (9999, 'typed by hand', 'staff')")
         shop.execute("SELECT count(*) FROM customers")
@@ -93,8 +98,13 @@ def test_a_home_that_cannot_be_written_is_one_line(tmp_path, args):
 def test_a_malformed_timeout_setting_is_one_line(tmp_path):
     import os
 
-    proc = subprocess.run([SHOPLAKE, "where"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "SHOPLAKE_HOME": str(tmp_path), "SHOPLAKE_SOURCE_READ_TIMEOUT": "soon"})
+    proc = subprocess.run(
+        [SHOPLAKE, "where"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SHOPLAKE_HOME": str(tmp_path), "SHOPLAKE_SOURCE_READ_TIMEOUT": "soon"},
+    )
     assert proc.returncode == 2 and proc.stderr == (
         "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': fix or unset it\n"
     )

@@ -8,17 +8,16 @@ import signal
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pymysql
 import pytest
 
-from orchestration.extract import extract_table as et
+from demo_shop.generate import ShopConfig, generate_shop
+from orchestration.contract import schema
+from orchestration.contract.database import SourceDatabase, SourceUnavailable
+from orchestration.defs.extract import extract_table as et
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.settings import Settings
-from orchestration.source import schema
-from orchestration.source.database import SourceDatabase, SourceUnavailable
-from orchestration.source.generate import ShopConfig, generate_shop
 from tests.tcp_proxy import Proxy
 
 METADATA = {"_extracted_at", "_dagster_run_id"}
@@ -28,9 +27,9 @@ CHUNK_ROWS = 300
 # (tables before it in TABLES have committed by then, tables after it have not started).
 CHILD = """
 import os, signal, sys
-from orchestration.extract import extract_table as et
+from orchestration.defs.extract import extract_table as et
 from orchestration.settings import Settings
-from orchestration.source.schema import TABLES
+from orchestration.contract.schema import TABLES
 
 point, victim = sys.argv[1], "orders"
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
@@ -107,7 +106,12 @@ def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shopl
             f"INSERT INTO `{name}`.categories (category_id, name, department, updated_at) "
             f"SELECT seq, concat('c', seq), 'd', '2026-01-01 00:00:00.000' FROM `{name}`.seq_1_to_3000"
         )
-        settings = Settings.from_env({"SHOPLAKE_HOME": str(shoplake_home.home), "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:{proxy.port}/{name}"})
+        settings = Settings.from_env(
+            {
+                "SHOPLAKE_HOME": str(shoplake_home.home),
+                "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:{proxy.port}/{name}",
+            }
+        )
         categories = schema.table("categories")
 
         read = et.read_changed_rows
@@ -119,7 +123,9 @@ def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shopl
                     proxy.cut()
 
         monkeypatch.setattr(et, "read_changed_rows", read_then_cut)
-        with pytest.raises(SourceUnavailable, match=r"cannot (read from|connect to) the source database mysql://root@127\.0\.0\.1"):
+        with pytest.raises(
+            SourceUnavailable, match=r"cannot (read from|connect to) the source database mysql://root@127\.0\.0\.1"
+        ):
             et.extract_table(categories, settings, run_id="cut", chunk_rows=500)
         raw = load_catalog(settings).load_table("raw.categories")
         assert raw.current_snapshot() is None  # nothing partial committed
@@ -152,11 +158,13 @@ def test_a_source_that_goes_silent_mid_read_times_out_commits_nothing_then_recov
             "INSERT INTO categories (category_id, name, department, updated_at) "
             "SELECT seq, concat('category number ', seq), 'department', '2026-01-01 00:00:00.000' FROM seq_1_to_20000"
         )
-        settings = Settings.from_env({
-            "SHOPLAKE_HOME": str(shoplake_home.home),
-            "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:{proxy.port}/{name}",
-            "SHOPLAKE_SOURCE_READ_TIMEOUT": "3",
-        })
+        settings = Settings.from_env(
+            {
+                "SHOPLAKE_HOME": str(shoplake_home.home),
+                "SHOPLAKE_SOURCE_URL": f"mysql://root@127.0.0.1:{proxy.port}/{name}",
+                "SHOPLAKE_SOURCE_READ_TIMEOUT": "3",
+            }
+        )
         categories = schema.table("categories")
         assert et.extract_table(categories, settings, run_id="healthy").inserted == 20000
         before = load_catalog(settings).load_table("raw.categories").current_snapshot().snapshot_id

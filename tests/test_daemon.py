@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from demo_shop.generate import ShopConfig, generate_shop
 from orchestration.settings import PROJECT_ROOT, Settings
-from orchestration.source.generate import ShopConfig, generate_shop
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,11 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
     log = open(tmp_path / "daemon.log", "w")
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         os.environ["DAGSTER_HOME"] = str(dagster_home)
@@ -46,7 +50,11 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
             run = None
             while time.monotonic() < deadline:
                 runs = instance.get_runs(RunsFilter(job_name="daily_refresh"))
-                if runs and runs[-1].status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+                if runs and runs[-1].status in (
+                    DagsterRunStatus.SUCCESS,
+                    DagsterRunStatus.FAILURE,
+                    DagsterRunStatus.CANCELED,
+                ):
                     run = runs[-1]
                     break
                 if daemon.poll() is not None:
@@ -64,7 +72,9 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
             assert "is gone (killed or crashed)" in failure.message
             # A new install has no champion model yet: scoring is skipped, not failed.
             events = [e.dagster_event for e in instance.all_logs(run.run_id) if e.dagster_event]
-            materialized = {e.asset_key.to_user_string() for e in events if e.event_type_value == "ASSET_MATERIALIZATION"}
+            materialized = {
+                e.asset_key.to_user_string() for e in events if e.event_type_value == "ASSET_MATERIALIZATION"
+            }
             skipped = {e.step_key for e in events if e.event_type_value == "STEP_SKIPPED"}
             assert "prod/fct_orders" in materialized and "raw/orders" in materialized
             assert not {"prod/churn_scores", "prod/fraud_scores", "prod/demand_forecast"} & materialized
@@ -83,9 +93,20 @@ def kill_a_writer_run_holding_its_slot(env: dict, dagster_home: Path, tmp_path: 
     """A `shoplake_all` run SIGKILLed in its extraction step: STARTED for ever, writer slot held."""
     with open(tmp_path / "killed_run.log", "w") as log:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "orchestration.definitions",
-             "-j", "shoplake_all"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "job",
+                "execute",
+                "-m",
+                "orchestration.definitions",
+                "-j",
+                "shoplake_all",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         with DagsterInstance.from_config(str(dagster_home)) as instance:

@@ -25,7 +25,13 @@ def test_webserver_serves_every_asset_the_jobs_and_schedules(tmp_path):
     served = {tuple(n["assetKey"]["path"]) for n in data["assetNodes"]}
     expected = {tuple(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert served == expected
-    assert {("prod", "fct_orders"), ("prod", "daily_sales"), ("prod", "dim_customers"), ("raw", "payments"), ("prod", "churn_scores")} <= served
+    assert {
+        ("prod", "fct_orders"),
+        ("prod", "daily_sales"),
+        ("prod", "dim_customers"),
+        ("raw", "payments"),
+        ("prod", "churn_scores"),
+    } <= served
     [repo] = data["repositoriesOrError"]["nodes"]
     assert {"shoplake_all", "daily_refresh", "weekly_retrain"} <= {j["name"] for j in repo["jobs"]}
     assert {s["name"] for s in repo["schedules"]} == {"daily_refresh_schedule", "weekly_retrain_schedule"}

@@ -19,13 +19,19 @@ import pytest
 from dagster import DagsterInstance
 
 from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.views import refresh_raw_views
 from orchestration.settings import DBT_PROJECT_DIR, Settings
-from orchestration.transform.raw_views import refresh_raw_views
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS, DAYS, SEED = 400, 150, 8
-ENV = ("SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE", "SHOPLAKE_DUCKDB_PATH", "MLFLOW_TRACKING_URI")
+ENV = (
+    "SHOPLAKE_SOURCE_URL",
+    "SHOPLAKE_CATALOG_URI",
+    "SHOPLAKE_WAREHOUSE",
+    "SHOPLAKE_DUCKDB_PATH",
+    "MLFLOW_TRACKING_URI",
+)
 # relation -> (dbt model, key columns)
 INCREMENTAL = {
     "prod.fct_orders": ("fct_orders", ["order_id"]),
@@ -42,7 +48,9 @@ def run(selection):
     from orchestration.definitions import defs
 
     with DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_job_def("shoplake_all").execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
+        result = defs.resolve_job_def("shoplake_all").execute_in_process(
+            instance=instance, raise_on_error=False, asset_selection=selection
+        )
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
 
@@ -51,8 +59,18 @@ def dbt(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     """dbt by hand against the module's DuckDB, with a private target folder."""
     env = {**os.environ, "SHOPLAKE_DUCKDB_PATH": str(settings.duckdb_path), "SHOPLAKE_HOME": str(settings.home)}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", ".", "--target-path", str(settings.home / "dbt-target")],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            *args,
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(settings.home / "dbt-target"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout[-4000:]
     return done
@@ -99,18 +117,23 @@ def erase_customer_with_orders(settings: Settings) -> int:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    from orchestration.extract.assets import extract_source_tables
-    from orchestration.source.generate import ShopConfig, generate_shop
-    from orchestration.source.simulate import simulate_shop
-    from orchestration.transform.assets import dbt_curated_and_prod
+    from demo_shop.generate import ShopConfig, generate_shop
+    from demo_shop.simulate import simulate_shop
+    from orchestration.defs.extract.assets import extract_source_tables
+    from orchestration.defs.transform.assets import dbt_curated_and_prod
 
     mp = pytest.MonkeyPatch()
     for var in ENV:
         mp.delenv(var, raising=False)
     mp.setenv("SHOPLAKE_HOME", str(tmp_path_factory.mktemp("incremental")))
     settings = Settings.from_env()
-    generate_shop(ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False)
-    raw_keys, dbt_keys = sorted(extract_source_tables.keys), sorted(extract_source_tables.keys | dbt_curated_and_prod.keys)
+    generate_shop(
+        ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False
+    )
+    raw_keys, dbt_keys = (
+        sorted(extract_source_tables.keys),
+        sorted(extract_source_tables.keys | dbt_curated_and_prod.keys),
+    )
     run(dbt_keys)  # from scratch
 
     # A first week: the shop's retention job also deletes the abandoned carts of the whole history,
@@ -135,7 +158,9 @@ def simulated(tmp_path_factory):
     batches = {}
     for relation, (model, _) in INCREMENTAL.items():
         folder = relation.split(".")[0]
-        compiled = (settings.home / "dbt-target" / "compiled" / "shoplake" / "models" / folder / f"{model}.sql").read_text()
+        compiled = (
+            settings.home / "dbt-target" / "compiled" / "shoplake" / "models" / folder / f"{model}.sql"
+        ).read_text()
         assert "_extracted_at > cast('" in compiled  # compiled as an incremental build
         batches[relation] = con.execute(f"SELECT count(*) FROM ({compiled})").fetchone()[0]
     con.close()
@@ -157,7 +182,11 @@ def test_incremental_builds_recompute_only_what_changed(simulated):
     settings, _, before, batches, _ = simulated
     for relation, batch in batches.items():
         # quarantine.web_events holds only the duplicates among the rebuilt sessions: maybe none
-        assert (relation.startswith("quarantine") or batch > 0) and batch < before["rows"][relation] / 3, (relation, batch, before["rows"][relation])
+        assert (relation.startswith("quarantine") or batch > 0) and batch < before["rows"][relation] / 3, (
+            relation,
+            batch,
+            before["rows"][relation],
+        )
 
 
 def test_erased_customers_orders_are_gone(simulated):
@@ -166,8 +195,12 @@ def test_erased_customers_orders_are_gone(simulated):
     assert len(deleted) >= 2  # the erasure (and nothing else) removes orders at the source
     con = duck(settings)
     held = {r[0] for r in con.execute("SELECT order_id FROM prod.fct_orders").fetchall()}
-    lines = con.execute(f"SELECT count(*) FROM prod.fct_order_items WHERE order_id IN ({', '.join(map(str, deleted))})").fetchone()[0]
-    payments = con.execute(f"SELECT count(*) FROM prod.fct_payments WHERE order_id IN ({', '.join(map(str, deleted))})").fetchone()[0]
+    lines = con.execute(
+        f"SELECT count(*) FROM prod.fct_order_items WHERE order_id IN ({', '.join(map(str, deleted))})"
+    ).fetchone()[0]
+    payments = con.execute(
+        f"SELECT count(*) FROM prod.fct_payments WHERE order_id IN ({', '.join(map(str, deleted))})"
+    ).fetchone()[0]
     customers = con.execute("SELECT count(*) FROM prod.dim_customers WHERE customer_id = ?", [erased]).fetchone()[0]
     con.close()
     assert not (held & deleted) and lines == 0 and payments == 0 and customers == 0
@@ -179,7 +212,9 @@ def test_incremental_marts_equal_a_full_refresh(simulated):
     con = duck(settings, read_only=False)
     con.execute("CREATE SCHEMA IF NOT EXISTS incremental_copy")
     for relation in INCREMENTAL:
-        con.execute(f"CREATE OR REPLACE TABLE incremental_copy.{relation.replace('.', '__')} AS SELECT * FROM {relation}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE incremental_copy.{relation.replace('.', '__')} AS SELECT * FROM {relation}"
+        )
     con.close()
 
     dbt(settings, "run", "--full-refresh", "--select", *MODELS)
@@ -188,11 +223,18 @@ def test_incremental_marts_equal_a_full_refresh(simulated):
     for relation in INCREMENTAL:
         full, incremental = relation, f"incremental_copy.{relation.replace('.', '__')}"
         counts = [con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in (full, incremental)]
-        only_full = con.execute(f"SELECT count(*) FROM (SELECT * FROM {full} EXCEPT ALL SELECT * FROM {incremental})").fetchone()[0]
-        only_incremental = con.execute(f"SELECT count(*) FROM (SELECT * FROM {incremental} EXCEPT ALL SELECT * FROM {full})").fetchone()[0]
+        only_full = con.execute(
+            f"SELECT count(*) FROM (SELECT * FROM {full} EXCEPT ALL SELECT * FROM {incremental})"
+        ).fetchone()[0]
+        only_incremental = con.execute(
+            f"SELECT count(*) FROM (SELECT * FROM {incremental} EXCEPT ALL SELECT * FROM {full})"
+        ).fetchone()[0]
         checksum = "SELECT sum(hash(t)) FROM {} AS t"  # order-independent
         assert (only_full, only_incremental) == (0, 0), relation
-        assert counts[0] == counts[1] > 0 and con.execute(checksum.format(full)).fetchone() == con.execute(checksum.format(incremental)).fetchone()
+        assert (
+            counts[0] == counts[1] > 0
+            and con.execute(checksum.format(full)).fetchone() == con.execute(checksum.format(incremental)).fetchone()
+        )
     con.close()
 
 
@@ -204,7 +246,12 @@ def test_dbt_docs_describe_every_model_and_column(simulated):
     catalog = json.loads((target / "catalog.json").read_text())
     undocumented = []
     models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
-    assert {n["name"] for n in models if n["schema"] == "prod"} >= {"fct_orders", "conversion_funnel", "compliance_report", "dim_customers"}
+    assert {n["name"] for n in models if n["schema"] == "prod"} >= {
+        "fct_orders",
+        "conversion_funnel",
+        "compliance_report",
+        "dim_customers",
+    }
     for node in models:
         if not node["description"].strip():
             undocumented.append(node["name"])

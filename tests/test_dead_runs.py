@@ -26,6 +26,7 @@ from dagster._core.launcher import WorkerStatus
 from dagster._core.test_utils import create_run_for_test
 
 from orchestration.lakehouse.catalog import load_catalog
+from orchestration.policies import WRITER_POOL, table_pool
 from orchestration.run_health import (
     HealthCheckedRunLauncher,
     RunWorker,
@@ -34,7 +35,6 @@ from orchestration.run_health import (
     reap_dead_runs,
     worker_state,
 )
-from orchestration.schedules import WRITER_POOL, table_pool
 from orchestration.settings import PROJECT_ROOT, Settings
 
 HOST = socket.gethostname()
@@ -180,8 +180,14 @@ class Home:
         with open(self.root / "runs.log", "a") as log:
             log.write(f"\n$ dagster {' '.join(args)}\n")
             log.flush()
-            return subprocess.Popen([DAGSTER_BIN, *args], cwd=PROJECT_ROOT, env=self.env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                [DAGSTER_BIN, *args],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log_tail(self) -> str:
         return (self.root / "runs.log").read_text()[-4000:]
@@ -237,7 +243,7 @@ def assert_reaped(home: Home, dead_run_id: str) -> None:
 
 
 def _generate(root: Path, config) -> Path:
-    from orchestration.source.generate import generate_shop
+    from demo_shop.generate import generate_shop
 
     settings = Settings.from_env({"SHOPLAKE_HOME": str(root)})
     generate_shop(config, settings.source_url, settings.truth_dir, progress=False)
@@ -246,7 +252,7 @@ def _generate(root: Path, config) -> Path:
 
 @pytest.mark.slow
 def test_a_run_killed_holding_the_writer_slot_does_not_block_the_next_run(tmp_path):
-    from orchestration.source.generate import ShopConfig
+    from demo_shop.generate import ShopConfig
 
     home = Home.create(tmp_path / "lake", _generate(tmp_path / "gen", ShopConfig(customers=60, days=20, seed=3)))
     extract = ("asset", "materialize", "-m", "orchestration.definitions", "--select", "raw/orders,raw/customers")
@@ -265,8 +271,11 @@ def test_a_run_killed_holding_the_writer_slot_does_not_block_the_next_run(tmp_pa
         assert run.status == DagsterRunStatus.SUCCESS
         assert held_slots(instance, run.run_id) == 0
         notes = [e.message for e in events(instance, run.run_id, DagsterEventType.ENGINE_EVENT)]
-        assert any(n.startswith(f"Run {dead} (__ASSET_JOB): worker process ")
-                   and "is gone; marked failed, 1 pool slots freed" in n for n in notes), notes
+        assert any(
+            n.startswith(f"Run {dead} (__ASSET_JOB): worker process ")
+            and "is gone; marked failed, 1 pool slots freed" in n
+            for n in notes
+        ), notes
 
 
 # The kill test at every step. Each run of one lakehouse is killed at the next point, the next run
@@ -291,6 +300,7 @@ PER_RUN_TABLES = {"prod.compliance_report"}
 def step_started(step: str):
     def reached(home, instance, run_id, process) -> bool:
         return bool(events(instance, run_id, DagsterEventType.STEP_START, step))
+
     return reached
 
 
@@ -344,7 +354,7 @@ def published_tables(settings: Settings) -> dict[str, list[tuple]]:
 @pytest.fixture(scope="module")
 def kill_shop(tmp_path_factory):
     """The shop, and its tables after one uninterrupted `shoplake_all` run."""
-    from orchestration.source.generate import ShopConfig
+    from demo_shop.generate import ShopConfig
 
     base = tmp_path_factory.mktemp("kill-shop")
     shop_db = _generate(base / "gen", ShopConfig(**KILL_SHOP))

@@ -1,31 +1,42 @@
 """Change capture into Iceberg raw: exactly once, deletes as markers, cards never in clear."""
 
 import datetime as dt
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from orchestration.extract import extract_table as et
-from orchestration.extract import key_state
-from orchestration.extract.key_state import KeyState
+from orchestration.contract import schema
+from orchestration.contract.database import SourceDatabase, SourceUnavailable
+from orchestration.defs.extract import extract_table as et
+from orchestration.defs.extract import key_state
+from orchestration.defs.extract.key_state import KeyState
 from orchestration.lakehouse.catalog import load_catalog, snapshot_property
 from orchestration.lakehouse.pii import keyed_token
-from orchestration.source import schema
-from orchestration.source.database import SourceDatabase, SourceUnavailable
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250_000)
 PAYMENTS = schema.table("payments")
 TICKETS = schema.table("support_tickets")
 
 
-def payment(pid: int, updated_at: dt.datetime, status: str = "captured", card: str | None = "4539 1488 0343 6467") -> dict:
+def payment(
+    pid: int, updated_at: dt.datetime, status: str = "captured", card: str | None = "4539 1488 0343 6467"
+) -> dict:
     return {
-        "payment_id": pid, "order_id": pid, "method": "card" if card else "paypal", "card_number": card,
-        "card_country": "US" if card else None, "ip_country": "US", "device_type": "mobile",
-        "amount": Decimal("1234.56"), "currency": "USD", "status": status, "paid_at": T0,
-        "chargeback_at": None, "updated_at": updated_at,
+        "payment_id": pid,
+        "order_id": pid,
+        "method": "card" if card else "paypal",
+        "card_number": card,
+        "card_country": "US" if card else None,
+        "ip_country": "US",
+        "device_type": "mobile",
+        "amount": Decimal("1234.56"),
+        "currency": "USD",
+        "status": status,
+        "paid_at": T0,
+        "chargeback_at": None,
+        "updated_at": updated_at,
     }
 
 
@@ -86,8 +97,12 @@ def test_rows_sharing_the_watermark_millisecond_are_not_lost(source):
     et.extract_table(PAYMENTS, source, run_id="run-1")
     # Committed late with the very same millisecond as the watermark, plus an update to that millisecond.
     insert(source, PAYMENTS, [payment(3, T0)])
-    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-01 12:00:00.250' WHERE payment_id = 2")
-    execute(source, "UPDATE payments SET status = 'chargeback', updated_at = '2026-03-02 08:00:00.001' WHERE payment_id = 1")
+    execute(
+        source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-01 12:00:00.250' WHERE payment_id = 2"
+    )
+    execute(
+        source, "UPDATE payments SET status = 'chargeback', updated_at = '2026-03-02 08:00:00.001' WHERE payment_id = 1"
+    )
     result = et.extract_table(PAYMENTS, source, run_id="run-2")
     # payment 2's updated_at did not move, so that change is indistinguishable from no change: a source
     # must advance updated_at on update (ON UPDATE CURRENT_TIMESTAMP(3) in the DDL does).
@@ -120,9 +135,16 @@ def test_full_refresh_adds_no_duplicates(source):
 
 def test_card_numbers_in_free_text_are_masked_before_disk(source):
     ticket = {
-        "ticket_id": 1, "customer_id": 1, "order_id": None, "topic": "payment",
-        "body": "my card 4539-1488-0343-6467 was charged twice", "status": "open", "satisfaction": None,
-        "created_at": T0, "resolved_at": None, "updated_at": T0,
+        "ticket_id": 1,
+        "customer_id": 1,
+        "order_id": None,
+        "topic": "payment",
+        "body": "my card 4539-1488-0343-6467 was charged twice",
+        "status": "open",
+        "satisfaction": None,
+        "created_at": T0,
+        "resolved_at": None,
+        "updated_at": T0,
     }
     insert(source, TICKETS, [ticket])
     result = et.extract_table(TICKETS, source, run_id="run-1")
@@ -157,7 +179,9 @@ def test_missing_demo_shop_is_a_clear_error(shoplake_home):
 
 @pytest.mark.mariadb
 def test_unreachable_mysql_is_a_clear_error(shoplake_home):
-    settings = shoplake_home.__class__.from_env({"SHOPLAKE_HOME": str(shoplake_home.home), "SHOPLAKE_SOURCE_URL": "mysql://shop:secret@127.0.0.1:1/shop"})
+    settings = shoplake_home.__class__.from_env(
+        {"SHOPLAKE_HOME": str(shoplake_home.home), "SHOPLAKE_SOURCE_URL": "mysql://shop:secret@127.0.0.1:1/shop"}
+    )
     with pytest.raises(SourceUnavailable) as err:
         et.extract_table(PAYMENTS, settings, run_id="run-1")
     assert "127.0.0.1" in str(err.value) and "secret" not in str(err.value)
@@ -172,7 +196,9 @@ def test_chunked_reads_commit_once_and_equal_a_single_read(source):
     assert len(ice.inspect.files()) > 10
     assert ice.metadata_location.split("/")[-1].startswith("00001-")
     assert sorted(r["payment_id"] for r in raw_rows(source, "payments")) == list(range(1, 1001))
-    assert snapshot_property(ice, et.WATERMARK_PROPERTY) == (T0 + dt.timedelta(seconds=1000)).isoformat(timespec="milliseconds")
+    assert snapshot_property(ice, et.WATERMARK_PROPERTY) == (T0 + dt.timedelta(seconds=1000)).isoformat(
+        timespec="milliseconds"
+    )
 
 
 def test_new_source_column_evolves_raw(source):
@@ -191,7 +217,9 @@ def test_dropped_contract_column_stops_that_table_and_commits_nothing(source):
     et.extract_table(PAYMENTS, source, run_id="run-1")
     before = load_catalog(source).load_table("raw.payments").metadata_location
     execute(source, "ALTER TABLE payments DROP COLUMN device_type")
-    with pytest.raises(et.SchemaDrift, match=r"source table payments: column device_type \(VARCHAR\(20\)\) was dropped"):
+    with pytest.raises(
+        et.SchemaDrift, match=r"source table payments: column device_type \(VARCHAR\(20\)\) was dropped"
+    ):
         et.extract_table(PAYMENTS, source, run_id="run-2")
     assert load_catalog(source).load_table("raw.payments").metadata_location == before
 
@@ -204,7 +232,9 @@ def _state_files(settings) -> list:
 def test_key_state_committed_with_each_snapshot_equals_raw_rebuilt(source):
     insert(source, PAYMENTS, [payment(i, T0) for i in range(1, 6)])
     et.extract_table(PAYMENTS, source, run_id="run-1")
-    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3")
+    execute(
+        source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3"
+    )
     execute(source, "DELETE FROM payments WHERE payment_id IN (1, 4)")
     et.extract_table(PAYMENTS, source, run_id="run-2")
     insert(source, PAYMENTS, [payment(4, T0 + dt.timedelta(days=2)), payment(9, T0 + dt.timedelta(days=2))])
@@ -218,7 +248,9 @@ def test_key_state_committed_with_each_snapshot_equals_raw_rebuilt(source):
     for state in (stored, rebuilt):
         assert dict(sorted(zip(*state.live.sort_by("payment_id").to_pydict().values()))) == live
     # Only the state the current snapshot names is kept; superseded ones are removed.
-    assert [p.as_posix() for p in _state_files(source)] == [snapshot_property(ice, key_state.STATE_PROPERTY).removeprefix("file://")]
+    assert [p.as_posix() for p in _state_files(source)] == [
+        snapshot_property(ice, key_state.STATE_PROPERTY).removeprefix("file://")
+    ]
 
 
 def test_lost_key_state_is_rebuilt_from_raw_and_counts_stay_exact(source):
@@ -227,7 +259,9 @@ def test_lost_key_state_is_rebuilt_from_raw_and_counts_stay_exact(source):
     for path in _state_files(source):
         path.unlink()
     execute(source, "DELETE FROM payments WHERE payment_id = 2")
-    execute(source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3")
+    execute(
+        source, "UPDATE payments SET status = 'refunded', updated_at = '2026-03-02 00:00:00.000' WHERE payment_id = 3"
+    )
     result = et.extract_table(PAYMENTS, source, run_id="run-2")
     assert (result.inserted, result.updated, result.deleted) == (0, 1, 1)
     assert len(_state_files(source)) == 1
@@ -254,27 +288,45 @@ def test_key_membership_is_the_same_for_dense_sparse_and_composite_keys():
     dense = KeyState(PAYMENTS, pa.table({"payment_id": [1, 2, 3, 5], "updated_at": [T0] * 4}), "test")
     assert dense.gone(pa.table({"payment_id": [2, 3, 4]})).column("payment_id").to_pylist() == [1, 5]
     # a key this run read (deleted and re-inserted while the key scan ran) is not gone
-    assert dense.gone(pa.table({"payment_id": [2, 3]}), [pa.table({"payment_id": [5]})]).column("payment_id").to_pylist() == [1]
+    assert dense.gone(pa.table({"payment_id": [2, 3]}), [pa.table({"payment_id": [5]})]).column(
+        "payment_id"
+    ).to_pylist() == [1]
     sparse = KeyState(PAYMENTS, pa.table({"payment_id": [1, 10**15, 7], "updated_at": [T0] * 3}), "test")
     assert sparse.gone(pa.table({"payment_id": [10**15]})).column("payment_id").to_pylist() == [1, 7]
     fx = schema.table("fx_rates")
-    rates = KeyState(fx, pa.table({"rate_date": [dt.date(2026, 1, 1), dt.date(2026, 1, 1), dt.date(2026, 1, 2)],
-                                   "currency": ["EUR", "GBP", "EUR"], "updated_at": [T0] * 3}), "test")
+    rates = KeyState(
+        fx,
+        pa.table(
+            {
+                "rate_date": [dt.date(2026, 1, 1), dt.date(2026, 1, 1), dt.date(2026, 1, 2)],
+                "currency": ["EUR", "GBP", "EUR"],
+                "updated_at": [T0] * 3,
+            }
+        ),
+        "test",
+    )
     gone = rates.gone(pa.table({"rate_date": [dt.date(2026, 1, 1)], "currency": ["GBP"]}))
-    assert gone.to_pylist() == [{"rate_date": dt.date(2026, 1, 1), "currency": "EUR"},
-                                {"rate_date": dt.date(2026, 1, 2), "currency": "EUR"}]
+    assert gone.to_pylist() == [
+        {"rate_date": dt.date(2026, 1, 1), "currency": "EUR"},
+        {"rate_date": dt.date(2026, 1, 2), "currency": "EUR"},
+    ]
 
 
 def test_raw_card_scan_reads_only_what_raw_gained_since_it_last_passed(source):
     import dagster as dg
 
-    from orchestration.extract.assets import extract_source_tables
+    from orchestration.defs.extract.assets import extract_source_tables
     from orchestration.resources import LakehouseResource
 
     def extract():
         with dg.DagsterInstance.ephemeral() as instance:
-            result = dg.materialize([extract_source_tables], selection=[dg.AssetKey(["raw", "payments"])],
-                                    resources={"lakehouse": LakehouseResource()}, instance=instance, raise_on_error=False)
+            result = dg.materialize(
+                [extract_source_tables],
+                selection=[dg.AssetKey(["raw", "payments"])],
+                resources={"lakehouse": LakehouseResource()},
+                instance=instance,
+                raise_on_error=False,
+            )
         [scan] = result.get_asset_check_evaluations()
         return scan.passed, scan.metadata["rows_scanned"].value, scan.metadata["scope"].value
 
@@ -288,7 +340,9 @@ def test_raw_card_scan_reads_only_what_raw_gained_since_it_last_passed(source):
     # and found again on the next run although raw gained nothing, since a failure is never a base.
     raw = load_catalog(source).load_table("raw.payments")
     leaked = raw.scan(limit=1).to_arrow()
-    leaked = leaked.set_column(leaked.schema.get_field_index("_dagster_run_id"), "_dagster_run_id", pa.array(["4539148803436467"]))
+    leaked = leaked.set_column(
+        leaked.schema.get_field_index("_dagster_run_id"), "_dagster_run_id", pa.array(["4539148803436467"])
+    )
     raw.append(leaked)
     assert extract()[:2] == (False, 1)
     assert extract()[:2] == (False, 1)
@@ -301,13 +355,14 @@ EMPTIED = ("returns", "support_tickets", "web_events")
 def test_a_shop_with_no_returns_tickets_or_web_events_builds_every_prod_table(shoplake_home):
     """A young shop: nothing returned, no ticket, no clickstream yet. Extraction used to take the max of
     no rows, and dbt then found no raw view to read."""
+    from demo_shop.generate import ShopConfig, generate_shop
     from orchestration.query import connect, published_tables
     from orchestration.settings import DBT_PROJECT_DIR
-    from orchestration.source.generate import ShopConfig, generate_shop
     from tests.conftest import run_job
 
-    generate_shop(ShopConfig(customers=100, days=30, seed=3), shoplake_home.source_url, shoplake_home.truth_dir,
-                  progress=False)
+    generate_shop(
+        ShopConfig(customers=100, days=30, seed=3), shoplake_home.source_url, shoplake_home.truth_dir, progress=False
+    )
     for name in EMPTIED:
         execute(shoplake_home, f"DELETE FROM {name}")
     result, _ = run_job("daily_refresh")
@@ -327,13 +382,18 @@ def test_an_unreachable_source_is_retried_then_fails_in_one_line(shoplake_home, 
     """A refused connection may clear up: the step is retried (3 times, 5/10/20 s apart), then fails once."""
     import dagster as dg
 
-    from orchestration.extract.assets import EXTRACT_RETRY, extract_source_tables
+    from orchestration.defs.extract.assets import EXTRACT_RETRY, extract_source_tables
     from orchestration.resources import LakehouseResource
 
     monkeypatch.setenv("SHOPLAKE_SOURCE_URL", "mysql://shop:secret@127.0.0.1:1/shop")
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize([extract_source_tables], selection=[dg.AssetKey(["raw", "payments"])],
-                                resources={"lakehouse": LakehouseResource()}, instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [extract_source_tables],
+            selection=[dg.AssetKey(["raw", "payments"])],
+            resources={"lakehouse": LakehouseResource()},
+            instance=instance,
+            raise_on_error=False,
+        )
     assert not result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == EXTRACT_RETRY.max_retries == 3

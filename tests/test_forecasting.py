@@ -11,8 +11,14 @@ import pytest
 from ml_assets.errors import InsufficientData, MalformedFrame
 from ml_assets.forecasting import features as FF
 from ml_assets.forecasting import train as FT
-from ml_assets.forecasting.model import (CANDIDATES, DemandForecaster, conformal_quantiles, seasonal_naive,
-                                         seasonal_window_mean, window_mean)
+from ml_assets.forecasting.model import (
+    CANDIDATES,
+    DemandForecaster,
+    conformal_quantiles,
+    seasonal_naive,
+    seasonal_window_mean,
+    window_mean,
+)
 
 COVERAGE_TOLERANCE = 0.05
 
@@ -51,8 +57,9 @@ def _shop(n_series: int, days: int, weekly: float, seed: int) -> FT.ForecastData
         noise = rng.gamma(8.0, 1 / 8.0, days)
         series[FF.series_id("category", i, "units")] = rng.poisson(level * pattern * noise)
     history = _history(series)
-    promos = pd.DataFrame({"date": pd.date_range("2025-01-01", periods=days + FT.HORIZON), "promo_pct": 0.0,
-                           "site_promo": 0.0}).merge(pd.DataFrame({"category_id": range(n_series)}), how="cross")
+    promos = pd.DataFrame(
+        {"date": pd.date_range("2025-01-01", periods=days + FT.HORIZON), "promo_pct": 0.0, "site_promo": 0.0}
+    ).merge(pd.DataFrame({"category_id": range(n_series)}), how="cross")
     return FT.ForecastData(history, promos, history["date"].max() - pd.Timedelta(days=FT.HORIZON), [])
 
 
@@ -89,8 +96,17 @@ def _synthetic_input(days: int = 150, horizon: int = 0, seed: int = 0) -> pd.Dat
             mean = level * (1 + 0.5 * (dates.dayofweek >= 5)) * (30 if measure == "revenue_usd" else 1)
             y = rng.poisson(mean).astype(float)
             y[days:] = np.nan
-            frames.append(pd.DataFrame({"series_id": FF.series_id("category", cat, measure), "date": dates, "y": y,
-                                        "promo_pct": 0.0, "site_promo": 0.0}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "series_id": FF.series_id("category", cat, measure),
+                        "date": dates,
+                        "y": y,
+                        "promo_pct": 0.0,
+                        "site_promo": 0.0,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -117,8 +133,9 @@ def test_a_baseline_is_the_same_fit_restricted_to_one_candidate():
     model = DemandForecaster(horizon=14).fit(train)
     naive = model.restricted_to("seasonal_naive")
     assert set(naive.selection_.values()) == {"seasonal_naive"}
-    pd.testing.assert_series_equal(naive.predict(X)["forecast"], model.predict_candidates(X)["seasonal_naive"],
-                                   check_names=False)
+    pd.testing.assert_series_equal(
+        naive.predict(X)["forecast"], model.predict_candidates(X)["seasonal_naive"], check_names=False
+    )
     with pytest.raises(ValueError, match="'xgboost' is not a candidate"):
         model.restricted_to("xgboost")
 

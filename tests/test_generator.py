@@ -15,11 +15,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from demo_shop.generate import COUNTRIES, CURRENCIES, ShopConfig, generate_shop, write_countries_csv
+from demo_shop.simulate import simulate_shop
+from orchestration.contract import quality_rules, schema
+from orchestration.contract.database import SourceDatabase
 from orchestration.lakehouse.pii import TEST_CARD_NUMBERS, find_card_numbers, is_card_number
-from orchestration.source import quality_rules, schema
-from orchestration.source.database import SourceDatabase
-from orchestration.source.generate import COUNTRIES, CURRENCIES, ShopConfig, generate_shop, write_countries_csv
-from orchestration.source.simulate import simulate_shop
 
 SMALL = ShopConfig(customers=300, days=60, seed=11, dirty_rate=0.05)
 
@@ -143,25 +143,38 @@ def test_row_counts_are_sane(shop):
 def test_funnel_statuses_and_realism(tmp_path):
     db, truth, _ = _generate(tmp_path, ShopConfig(customers=3000, days=120, seed=5))
     planted = {int(d["key"]) for d in _dirty(truth) if d["table"] == "orders" and d["rule"] != "card_number_in_text"}
-    sessions, purchases = _query(db, "SELECT COUNT(DISTINCT session_id), SUM(event_type = 'purchase') FROM web_events")[0]
+    sessions, purchases = _query(db, "SELECT COUNT(DISTINCT session_id), SUM(event_type = 'purchase') FROM web_events")[
+        0
+    ]
     assert 0.03 <= purchases / sessions <= 0.07, "session conversion should be a few percent"
     statuses = dict(_query(db, "SELECT status, COUNT(*) FROM orders GROUP BY 1"))
     assert statuses["delivered"] > 0.6 * sum(statuses.values())
     assert {"placed", "paid", "shipped", "cancelled", "returned"} <= set(statuses)
     # recent orders are still in flight, old ones are done
-    old_open = _query(db, "SELECT order_id FROM orders WHERE status IN ('placed','paid','shipped') AND ordered_at < '2026-10-01'")
+    old_open = _query(
+        db, "SELECT order_id FROM orders WHERE status IN ('placed','paid','shipped') AND ordered_at < '2026-10-01'"
+    )
     assert {r[0] for r in old_open} <= planted
-    countries = _query(db, "SELECT COUNT(DISTINCT country), COUNT(DISTINCT currency) FROM customers JOIN orders USING (customer_id)")[0]
+    countries = _query(
+        db, "SELECT COUNT(DISTINCT country), COUNT(DISTINCT currency) FROM customers JOIN orders USING (customer_id)"
+    )[0]
     assert countries[0] >= 10 and countries[1] >= 8
     late = _query(db, "SELECT AVG(delivered_at > promised_at) FROM shipments WHERE delivered_at IS NOT NULL")[0][0]
     assert 0.03 < late < 0.3
-    apparel, books = (_query(db, f"""SELECT 1.0 * COUNT(DISTINCT r.return_id) / COUNT(DISTINCT i.order_item_id)
+    apparel, books = (
+        _query(
+            db,
+            f"""SELECT 1.0 * COUNT(DISTINCT r.return_id) / COUNT(DISTINCT i.order_item_id)
         FROM order_items i JOIN products p USING (product_id) JOIN orders o USING (order_id)
-        LEFT JOIN returns r USING (order_item_id) WHERE p.category_id = {c} AND o.status IN ('delivered','returned')""")[0][0]
-                      for c in (3, 5))
+        LEFT JOIN returns r USING (order_item_id) WHERE p.category_id = {c} AND o.status IN ('delivered','returned')""",
+        )[0][0]
+        for c in (3, 5)
+    )
     assert apparel > 2 * books, "apparel is returned far more often than books"
     assert _query(db, "SELECT COUNT(*) FROM orders WHERE promo_code IS NOT NULL")[0][0] > 0
-    emoji = _query(db, "SELECT COUNT(*) FROM products WHERE name || COALESCE(attributes, '') GLOB '*[🎁🔥🌿🎧🌱]*'")[0][0]
+    emoji = _query(db, "SELECT COUNT(*) FROM products WHERE name || COALESCE(attributes, '') GLOB '*[🎁🔥🌿🎧🌱]*'")[0][
+        0
+    ]
     assert emoji > 0, "some products carry 4-byte UTF-8 characters"
 
 
@@ -176,9 +189,13 @@ def test_clean_orders_add_up(shop):
 
 def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
     dirty = {(d["table"], d["key"]) for d in _dirty(truth)}
-    orders = {r[0]: r for r in _query(db, "SELECT order_id, subtotal, discount, shipping_fee, total, ordered_at FROM orders")}
+    orders = {
+        r[0]: r for r in _query(db, "SELECT order_id, subtotal, discount, shipping_fee, total, ordered_at FROM orders")
+    }
     lines: dict[int, Decimal] = {}
-    for item_id, order_id, qty, unit, disc in _query(db, "SELECT order_item_id, order_id, quantity, unit_price, line_discount FROM order_items"):
+    for item_id, order_id, qty, unit, disc in _query(
+        db, "SELECT order_item_id, order_id, quantity, unit_price, line_discount FROM order_items"
+    ):
         if ("order_items", str(item_id)) in dirty:
             continue
         assert qty > 0
@@ -191,36 +208,76 @@ def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
         assert Decimal(discount) >= 0 and Decimal(total) >= 0
     for order_id, amount, status in _query(db, "SELECT order_id, amount, status FROM payments"):
         assert Decimal(amount) == Decimal(orders[order_id][4]), "payment amount = order total"
-    assert _query(db, "SELECT COUNT(*) FROM payments p JOIN orders o USING (order_id) WHERE p.currency <> o.currency")[0][0] == 0
+    assert (
+        _query(db, "SELECT COUNT(*) FROM payments p JOIN orders o USING (order_id) WHERE p.currency <> o.currency")[0][
+            0
+        ]
+        == 0
+    )
     # an exchange rate exists for every currency on every day it is used (orders: order date, payments: paid date)
     for table, column in (("orders", "ordered_at"), ("payments", "paid_at")):
-        missing = _query(db, f"""SELECT COUNT(*) FROM {table} t WHERE t.{column} IS NOT NULL AND NOT EXISTS
-            (SELECT 1 FROM fx_rates f WHERE f.currency = t.currency AND f.rate_date = date(t.{column}))""")
+        missing = _query(
+            db,
+            f"""SELECT COUNT(*) FROM {table} t WHERE t.{column} IS NOT NULL AND NOT EXISTS
+            (SELECT 1 FROM fx_rates f WHERE f.currency = t.currency AND f.rate_date = date(t.{column}))""",
+        )
         assert missing[0][0] == 0, table
-    bad_ship = _query(db, "SELECT COUNT(*) FROM shipments s JOIN orders o USING (order_id) WHERE s.shipped_at < o.ordered_at "
-                          "OR s.delivered_at < s.shipped_at OR s.promised_at < s.shipped_at")[0][0]
+    bad_ship = _query(
+        db,
+        "SELECT COUNT(*) FROM shipments s JOIN orders o USING (order_id) WHERE s.shipped_at < o.ordered_at "
+        "OR s.delivered_at < s.shipped_at OR s.promised_at < s.shipped_at",
+    )[0][0]
     assert bad_ship == 0
-    over = _query(db, "SELECT COUNT(*) FROM returns r JOIN order_items i USING (order_item_id) WHERE r.quantity > i.quantity OR r.quantity < 1")
+    over = _query(
+        db,
+        "SELECT COUNT(*) FROM returns r JOIN order_items i USING (order_item_id) WHERE r.quantity > i.quantity OR r.quantity < 1",
+    )
     assert over[0][0] == 0
-    assert _query(db, "SELECT COUNT(*) FROM (SELECT order_item_id FROM returns GROUP BY 1 HAVING COUNT(*) > 1)")[0][0] == 0
+    assert (
+        _query(db, "SELECT COUNT(*) FROM (SELECT order_item_id FROM returns GROUP BY 1 HAVING COUNT(*) > 1)")[0][0] == 0
+    )
     assert _query(db, "SELECT MIN(quantity_on_hand) FROM inventory")[0][0] >= 0
     # statuses agree with the child rows
-    assert _query(db, "SELECT COUNT(*) FROM orders o WHERE status IN ('shipped','delivered') AND NOT EXISTS "
-                      "(SELECT 1 FROM shipments s WHERE s.order_id = o.order_id)")[0][0] == 0
-    assert _query(db, "SELECT COUNT(*) FROM orders o JOIN shipments s USING (order_id) WHERE o.status = 'delivered' AND s.delivered_at IS NULL")[0][0] == 0
+    assert (
+        _query(
+            db,
+            "SELECT COUNT(*) FROM orders o WHERE status IN ('shipped','delivered') AND NOT EXISTS "
+            "(SELECT 1 FROM shipments s WHERE s.order_id = o.order_id)",
+        )[0][0]
+        == 0
+    )
+    assert (
+        _query(
+            db,
+            "SELECT COUNT(*) FROM orders o JOIN shipments s USING (order_id) WHERE o.status = 'delivered' AND s.delivered_at IS NULL",
+        )[0][0]
+        == 0
+    )
     # every ordering customer browsed the site
-    assert _query(db, "SELECT COUNT(DISTINCT o.customer_id) FROM orders o JOIN customers c USING (customer_id) WHERE NOT EXISTS "
-                      "(SELECT 1 FROM web_events w WHERE w.customer_id = o.customer_id)")[0][0] == 0
+    assert (
+        _query(
+            db,
+            "SELECT COUNT(DISTINCT o.customer_id) FROM orders o JOIN customers c USING (customer_id) WHERE NOT EXISTS "
+            "(SELECT 1 FROM web_events w WHERE w.customer_id = o.customer_id)",
+        )[0][0]
+        == 0
+    )
     # converting sessions end with a purchase event at the order's time
-    mism = _query(db, "SELECT COUNT(*) FROM web_events w JOIN orders o USING (order_id) WHERE w.event_type = 'purchase' AND w.occurred_at <> o.ordered_at")
+    mism = _query(
+        db,
+        "SELECT COUNT(*) FROM web_events w JOIN orders o USING (order_id) WHERE w.event_type = 'purchase' AND w.occurred_at <> o.ordered_at",
+    )
     assert mism[0][0] == 0
 
 
 def test_local_prices_follow_fx_and_country(shop):
     db, _, _ = shop
-    rows = _query(db, """SELECT i.unit_price, p.list_price_usd, f.usd_per_unit, o.currency FROM order_items i
+    rows = _query(
+        db,
+        """SELECT i.unit_price, p.list_price_usd, f.usd_per_unit, o.currency FROM order_items i
         JOIN orders o USING (order_id) JOIN products p USING (product_id)
-        JOIN fx_rates f ON f.rate_date = date(o.ordered_at) AND f.currency = o.currency""")
+        JOIN fx_rates f ON f.rate_date = date(o.ordered_at) AND f.currency = o.currency""",
+    )
     factors = {c.currency: set() for c in COUNTRIES}
     for unit, usd, rate, cur in rows:
         factors[cur].add(round(float(unit) * float(rate) / float(usd), 1))
@@ -237,7 +294,13 @@ def test_card_numbers_are_luhn_valid_real_issuer_ranges(shop):
     assert cards
     for pan in cards:
         assert is_card_number(pan) and pan not in TEST_CARD_NUMBERS and pan[0] in "45"
-    assert _query(db, "SELECT COUNT(*) FROM payments WHERE method <> 'card' AND (card_number IS NOT NULL OR card_country IS NOT NULL)")[0][0] == 0
+    assert (
+        _query(
+            db,
+            "SELECT COUNT(*) FROM payments WHERE method <> 'card' AND (card_number IS NOT NULL OR card_country IS NOT NULL)",
+        )[0][0]
+        == 0
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,16 +330,22 @@ def _check_violation(db: Path, table: str, key: str, rule: str, column: str | No
     elif rule == "null_required_field":
         assert column in quality_rules.REQUIRED_FIELDS[table] and row[column] is None
     elif rule == "orphan_customer":
-        assert row["customer_id"] is not None and not _query(db, f"SELECT 1 FROM customers WHERE customer_id = {row['customer_id']}")
+        assert row["customer_id"] is not None and not _query(
+            db, f"SELECT 1 FROM customers WHERE customer_id = {row['customer_id']}"
+        )
     elif rule == "orphan_product":
-        assert row["product_id"] is not None and not _query(db, f"SELECT 1 FROM products WHERE product_id = {row['product_id']}")
+        assert row["product_id"] is not None and not _query(
+            db, f"SELECT 1 FROM products WHERE product_id = {row['product_id']}"
+        )
     elif rule == "non_positive_quantity":
         assert row["quantity"] <= 0
     elif rule == "duplicate_event":
         con = sqlite3.connect(db)
-        earlier = con.execute("SELECT COUNT(*) FROM web_events WHERE event_id < ? AND session_id = ? AND event_type = ? "
-                              "AND product_id IS ? AND occurred_at = ?",
-                              (row["event_id"], row["session_id"], row["event_type"], row["product_id"], row["occurred_at"])).fetchone()[0]
+        earlier = con.execute(
+            "SELECT COUNT(*) FROM web_events WHERE event_id < ? AND session_id = ? AND event_type = ? "
+            "AND product_id IS ? AND occurred_at = ?",
+            (row["event_id"], row["session_id"], row["event_type"], row["product_id"], row["occurred_at"]),
+        ).fetchone()[0]
         con.close()
         assert earlier >= 1
     elif rule == "card_number_in_text":
@@ -314,7 +383,10 @@ def test_clean_rows_do_not_violate_any_rule(shop):
     for iid, pid, qty in _query(db, "SELECT order_item_id, product_id, quantity FROM order_items"):
         if clean("order_items", iid):
             assert pid in products and qty > 0
-    dupes = _query(db, """SELECT MAX(event_id) FROM web_events GROUP BY session_id, event_type, product_id, occurred_at HAVING COUNT(*) > 1""")
+    dupes = _query(
+        db,
+        """SELECT MAX(event_id) FROM web_events GROUP BY session_id, event_type, product_id, occurred_at HAVING COUNT(*) > 1""",
+    )
     assert {("web_events", str(r[0])) for r in dupes} <= dirty
     # no accidental card numbers anywhere in free text (names, notes, bodies, JSON, ids)
     for t in schema.TABLES:
@@ -335,7 +407,9 @@ def test_default_rate_plants_at_least_one_per_kind_in_tables_of_100_rows(tmp_pat
     for table, rule, column in EXPECTED_KINDS:
         if counts[table] >= 110:
             assert per_kind.get((table, rule, column), 0) >= 1, (table, rule, column)
-    assert per_kind[("web_events", "duplicate_event", None)] == round(0.005 * (counts["web_events"] - per_kind[("web_events", "duplicate_event", None)]))
+    assert per_kind[("web_events", "duplicate_event", None)] == round(
+        0.005 * (counts["web_events"] - per_kind[("web_events", "duplicate_event", None)])
+    )
     clean = ShopConfig(customers=300, days=60, seed=11, dirty_rate=0.0)
     _, truth0, _ = _generate(tmp_path / "clean", clean)
     assert _dirty(truth0) == []
@@ -349,7 +423,9 @@ def test_default_rate_plants_at_least_one_per_kind_in_tables_of_100_rows(tmp_pat
 def test_truth_covers_every_customer_and_payment(shop):
     db, truth, _ = shop
     cust = pq.read_table(truth / "customers.parquet").to_pylist()
-    assert sorted(c["customer_id"] for c in cust) == sorted(r[0] for r in _query(db, "SELECT customer_id FROM customers"))
+    assert sorted(c["customer_id"] for c in cust) == sorted(
+        r[0] for r in _query(db, "SELECT customer_id FROM customers")
+    )
     info = json.loads((truth / "generation.json").read_text())
     cutoff = date.fromisoformat(info["churn"]["cutoff_date"])
     assert info["churn"]["window_end"] == "2026-10-31"
@@ -380,15 +456,26 @@ def test_truth_model_is_calibrated(tmp_path):
     """Churn probabilities match observed no-purchase rates, expected demand matches realised."""
     db, truth, _ = _generate(tmp_path, ShopConfig(customers=4000, days=200, seed=3))
     info = json.loads((truth / "generation.json").read_text())
-    buyers = {r[0] for r in _query(db, f"SELECT DISTINCT customer_id FROM orders WHERE ordered_at >= '{info['churn']['window_start']}'")}
-    probs = [(c["churn_probability"], c["customer_id"] not in buyers)
-             for c in pq.read_table(truth / "customers.parquet").to_pylist() if c["churn_probability"] is not None]
+    buyers = {
+        r[0]
+        for r in _query(
+            db, f"SELECT DISTINCT customer_id FROM orders WHERE ordered_at >= '{info['churn']['window_start']}'"
+        )
+    }
+    probs = [
+        (c["churn_probability"], c["customer_id"] not in buyers)
+        for c in pq.read_table(truth / "customers.parquet").to_pylist()
+        if c["churn_probability"] is not None
+    ]
     expected = sum(p for p, _ in probs)
     observed = sum(o for _, o in probs)
     sd = sum(p * (1 - p) for p, _ in probs) ** 0.5
     assert abs(expected - observed) < 4 * sd + 1, (expected, observed, sd)
-    units = _query(db, "SELECT SUM(i.quantity) FROM order_items i JOIN orders o USING (order_id) JOIN customers c USING (customer_id) "
-                       "JOIN products p USING (product_id) WHERE i.quantity > 0")[0][0]
+    units = _query(
+        db,
+        "SELECT SUM(i.quantity) FROM order_items i JOIN orders o USING (order_id) JOIN customers c USING (customer_id) "
+        "JOIN products p USING (product_id) WHERE i.quantity > 0",
+    )[0][0]
     exp_units = sum(pq.read_table(truth / "demand.parquet").column("expected_units").to_pylist())
     assert abs(units - exp_units) < 0.05 * exp_units
     pay = pq.read_table(truth / "payments.parquet").to_pylist()
@@ -419,7 +506,16 @@ def test_simulate_inserts_updates_and_deletes(tmp_path, shop):
     result = simulate_shop(40, _url(db), truth, progress=False)
     after = _snapshot(db)
     assert result["start_date"] == "2026-11-01" and result["end_date"] == "2026-12-10"
-    for t in ("customers", "orders", "order_items", "payments", "shipments", "web_events", "fx_rates", "support_tickets"):
+    for t in (
+        "customers",
+        "orders",
+        "order_items",
+        "payments",
+        "shipments",
+        "web_events",
+        "fx_rates",
+        "support_tickets",
+    ):
         assert result["inserted"][t] > 0, t
     for t in ("orders", "payments", "shipments", "inventory"):
         assert result["updated"][t] > 0, t
@@ -444,11 +540,17 @@ def test_simulate_inserts_updates_and_deletes(tmp_path, shop):
     erased = [k[0] for k in before["customers"].keys() - after["customers"].keys()]
     for table, column in (("orders", "customer_id"), ("support_tickets", "customer_id"), ("web_events", "customer_id")):
         assert not _query(db, f"SELECT 1 FROM {table} WHERE {column} IN ({','.join(map(str, erased))})")
-    assert not _query(db, "SELECT 1 FROM order_items i LEFT JOIN orders o USING (order_id) LEFT JOIN customers c USING (customer_id) "
-                          "WHERE o.order_id IS NULL AND i.order_id IN (SELECT order_id FROM orders)")
+    assert not _query(
+        db,
+        "SELECT 1 FROM order_items i LEFT JOIN orders o USING (order_id) LEFT JOIN customers c USING (customer_id) "
+        "WHERE o.order_id IS NULL AND i.order_id IN (SELECT order_id FROM orders)",
+    )
     # abandoned carts older than 30 days are gone
-    stale = _query(db, """SELECT COUNT(*) FROM (SELECT session_id FROM web_events GROUP BY session_id
-        HAVING SUM(event_type = 'add_to_cart') > 0 AND SUM(event_type = 'purchase') = 0 AND MAX(occurred_at) < '2026-11-10 23:59:59.999')""")
+    stale = _query(
+        db,
+        """SELECT COUNT(*) FROM (SELECT session_id FROM web_events GROUP BY session_id
+        HAVING SUM(event_type = 'add_to_cart') > 0 AND SUM(event_type = 'purchase') = 0 AND MAX(occurred_at) < '2026-11-10 23:59:59.999')""",
+    )
     assert stale[0][0] == 0
     # the clean data still adds up, and truth stays consistent with the source
     _assert_clean_data_consistent(db, truth)
@@ -482,12 +584,13 @@ def test_simulate_refuses_a_truth_dir_of_another_shop(tmp_path, shop):
 
 
 def test_countries_seed_matches_the_module_table(tmp_path):
-    path = Path(__file__).resolve().parent.parent / "orchestration" / "source" / "seeds" / "countries.csv"
+    path = Path(__file__).resolve().parent.parent / "orchestration" / "contract" / "seeds" / "countries.csv"
     with path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["country", "country_name", "region", "currency"]
     assert [(r["country"], r["country_name"], r["region"], r["currency"]) for r in rows] == [
-        (c.country, c.country_name, c.region, c.currency) for c in COUNTRIES]
+        (c.country, c.country_name, c.region, c.currency) for c in COUNTRIES
+    ]
     assert {c.region for c in COUNTRIES} == {"north_america", "europe", "asia_pacific", "latin_america"}
     assert {c.currency for c in COUNTRIES} == set(CURRENCIES)
     # the seed is exactly what write_countries_csv writes, so a change to COUNTRIES regenerates it
@@ -522,15 +625,25 @@ def test_mariadb_shop_matches_sqlite(tmp_path):
                 assert cur.fetchone()[0] == counts[t.name], t.name
             cur.execute("SELECT SUM(total), MAX(updated_at) FROM orders")
             total, newest = cur.fetchone()
-            lite_total, lite_newest = _query(tmp_path / "shop.db", "SELECT SUM(CAST(total AS REAL)), MAX(updated_at) FROM orders")[0]
-            assert float(total) == pytest.approx(lite_total) and newest.isoformat(sep=" ", timespec="milliseconds") == lite_newest
+            lite_total, lite_newest = _query(
+                tmp_path / "shop.db", "SELECT SUM(CAST(total AS REAL)), MAX(updated_at) FROM orders"
+            )[0]
+            assert (
+                float(total) == pytest.approx(lite_total)
+                and newest.isoformat(sep=" ", timespec="milliseconds") == lite_newest
+            )
             # text, including 4-byte UTF-8 (emoji, 𠮷), survives utf8mb4 unchanged
-            for table, columns in (("customers", "customer_id, email, first_name, last_name, city"),
-                                   ("products", "product_id, name, attributes"),
-                                   ("support_tickets", "ticket_id, body"), ("orders", "order_id, notes"),
-                                   ("web_events", "event_id, session_id, properties")):
+            for table, columns in (
+                ("customers", "customer_id, email, first_name, last_name, city"),
+                ("products", "product_id, name, attributes"),
+                ("support_tickets", "ticket_id, body"),
+                ("orders", "order_id, notes"),
+                ("web_events", "event_id, session_id, properties"),
+            ):
                 cur.execute(f"SELECT {columns} FROM `{table}` ORDER BY 1")
-                assert [tuple(r) for r in cur.fetchall()] == _query(tmp_path / "shop.db", f"SELECT {columns} FROM {table} ORDER BY 1"), table
+                assert [tuple(r) for r in cur.fetchall()] == _query(
+                    tmp_path / "shop.db", f"SELECT {columns} FROM {table} ORDER BY 1"
+                ), table
         finally:
             con.close()
         r_mysql = simulate_shop(5, url, tmp_path / "truth_mysql", progress=False)

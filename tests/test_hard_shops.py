@@ -16,13 +16,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from demo_shop.config import PROFILES, REAL_LIKE
+from demo_shop.generate import ShopConfig, generate_shop
+from demo_shop.intensity import Intensity, daily_shock, shape_of
+from demo_shop.reference_data import CATEGORIES
+from demo_shop.simulate import simulate_shop
 from orchestration import cli
-from orchestration.source import schema
-from orchestration.source.generate import ShopConfig, generate_shop
-from orchestration.source.shop.config import PROFILES, REAL_LIKE
-from orchestration.source.shop.intensity import Intensity, daily_shock, shape_of
-from orchestration.source.shop.reference_data import CATEGORIES
-from orchestration.source.simulate import simulate_shop
+from orchestration.contract import schema
 
 TINY = {"customers": 400, "days": 60, "seed": 21}
 
@@ -58,19 +58,22 @@ def demo(tmp_path_factory) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("repeat_rate", 1.2, "repeat_rate must be between 0 and 1"),
-    ("repeat_rate", float("nan"), "repeat_rate must be a number"),
-    ("seasonality", -0.1, "seasonality must be between 0 and 2"),
-    ("demand_noise", 3, "demand_noise must be between 0 and 1"),
-    ("categories", 0, "categories must be between 1 and 11"),
-    ("categories", len(CATEGORIES) + 1, "categories must be between 1 and 11"),
-    ("one_currency", "yes", "one_currency must be true or false"),
-    ("payment_method", "cash", "payment_method must be one of card, paypal, bank_transfer"),
-    ("chargebacks", 0, "chargebacks must be true or false"),
-    ("web_events", None, "web_events must be true or false"),
-    ("free_item_rate", 0.9, "free_item_rate must be between 0 and 0.5"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("repeat_rate", 1.2, "repeat_rate must be between 0 and 1"),
+        ("repeat_rate", float("nan"), "repeat_rate must be a number"),
+        ("seasonality", -0.1, "seasonality must be between 0 and 2"),
+        ("demand_noise", 3, "demand_noise must be between 0 and 1"),
+        ("categories", 0, "categories must be between 1 and 11"),
+        ("categories", len(CATEGORIES) + 1, "categories must be between 1 and 11"),
+        ("one_currency", "yes", "one_currency must be true or false"),
+        ("payment_method", "cash", "payment_method must be one of card, paypal, bank_transfer"),
+        ("chargebacks", 0, "chargebacks must be true or false"),
+        ("web_events", None, "web_events must be true or false"),
+        ("free_item_rate", 0.9, "free_item_rate must be between 0 and 0.5"),
+    ],
+)
 def test_bad_options_fail_before_the_database_is_touched(tmp_path, option, value, message):
     config = ShopConfig(**(TINY | {option: value}))
     with pytest.raises(ValueError, match=message):
@@ -97,18 +100,45 @@ def test_generate_command_takes_the_options(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         cli.main(["generate", "--help"])
     help_text = capsys.readouterr().out
-    for flag in ("--profile", "--repeat-rate", "--seasonality", "--demand-noise", "--categories", "--one-currency",
-                 "--payment-method", "--no-chargebacks", "--no-web-events", "--free-item-rate"):
+    for flag in (
+        "--profile",
+        "--repeat-rate",
+        "--seasonality",
+        "--demand-noise",
+        "--categories",
+        "--one-currency",
+        "--payment-method",
+        "--no-chargebacks",
+        "--no-web-events",
+        "--free-item-rate",
+    ):
         assert flag in help_text
     assert cli.main(["generate", "--customers", "50", "--days", "20", "--quiet", "--repeat-rate", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "repeat_rate must be between 0 and 1" in err
-    assert cli.main(["generate", "--customers", "50", "--days", "20", "--quiet", "--profile", "real-like",
-                     "--web-events", "--categories", "2"]) == 0
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--customers",
+                "50",
+                "--days",
+                "20",
+                "--quiet",
+                "--profile",
+                "real-like",
+                "--web-events",
+                "--categories",
+                "2",
+            ]
+        )
+        == 0
+    )
     config = json.loads((tmp_path / "home" / "source" / "truth" / "generation.json").read_text())["config"]
     assert config["web_events"] is True and config["categories"] == 2
     assert {k: config[k] for k in REAL_LIKE if k not in ("web_events", "categories")} == {
-        k: v for k, v in REAL_LIKE.items() if k not in ("web_events", "categories")}
+        k: v for k, v in REAL_LIKE.items() if k not in ("web_events", "categories")
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,8 +151,9 @@ def test_repeat_rate_zero_makes_every_customer_a_one_occasion_buyer(tmp_path, de
     days_per_customer = _q(db, "SELECT COUNT(DISTINCT date(ordered_at)) FROM orders GROUP BY customer_id")
     assert days_per_customer and {n for (n,) in days_per_customer} == {1}, "one buying day (same-day bursts allowed)"
     # gone at the end of that day, says the truth (unless that day is the shop's last)
-    last_day = {c: date.fromisoformat(d)
-                for c, d in _q(db, "SELECT customer_id, MAX(date(ordered_at)) FROM orders GROUP BY 1")}
+    last_day = {
+        c: date.fromisoformat(d) for c, d in _q(db, "SELECT customer_id, MAX(date(ordered_at)) FROM orders GROUP BY 1")
+    }
     end = ShopConfig(**TINY).end_date
     checked = 0
     for row in pq.read_table(truth / "customers.parquet").to_pylist():
@@ -132,16 +163,19 @@ def test_repeat_rate_zero_makes_every_customer_a_one_occasion_buyer(tmp_path, de
             checked += 1
     assert checked > 100
     one_order_share = _q(db, "SELECT AVG(n = 1) FROM (SELECT COUNT(*) n FROM orders GROUP BY customer_id)")[0][0]
-    demo_share = _q(demo[0], "SELECT AVG(n = 1) FROM (SELECT COUNT(*) n FROM orders WHERE customer_id IS NOT NULL "
-                             "GROUP BY customer_id)")[0][0]
+    demo_share = _q(
+        demo[0],
+        "SELECT AVG(n = 1) FROM (SELECT COUNT(*) n FROM orders WHERE customer_id IS NOT NULL GROUP BY customer_id)",
+    )[0][0]
     assert one_order_share > 0.9 > demo_share
 
 
 def test_repeat_rate_keeps_the_demand_truth_exact(tmp_path):
     """The truth's expected orders integrate the drop-out exactly: the source's count agrees within noise
     (without it, the truth would expect about twice as many)."""
-    db, truth = _shop(tmp_path, repeat_rate=0.3, categories=1, dirty_rate=0.0, customers=6000, days=90,
-                      web_events=False)
+    db, truth = _shop(
+        tmp_path, repeat_rate=0.3, categories=1, dirty_rate=0.0, customers=6000, days=90, web_events=False
+    )
     expected = sum(pq.read_table(truth / "demand.parquet").column("expected_orders").to_pylist())
     actual = _q(db, "SELECT COUNT(*) FROM orders")[0][0]
     assert abs(actual - expected) < 5 * np.sqrt(expected), (actual, expected)
@@ -164,9 +198,13 @@ def test_one_currency_charges_usd_list_prices(tmp_path):
     assert _q(db, "SELECT DISTINCT currency FROM orders") == [("USD",)]
     assert _q(db, "SELECT DISTINCT currency FROM payments") == [("USD",)]
     assert _q(db, "SELECT currency, COUNT(*), MIN(usd_per_unit), MAX(usd_per_unit) FROM fx_rates GROUP BY 1") == [
-        ("USD", TINY["days"], "1.00000000", "1.00000000")]
-    off_list = _q(db, "SELECT COUNT(*) FROM order_items i JOIN products p USING (product_id) "
-                      "WHERE CAST(i.unit_price AS TEXT) <> CAST(p.list_price_usd AS TEXT) AND i.quantity > 0")[0][0]
+        ("USD", TINY["days"], "1.00000000", "1.00000000")
+    ]
+    off_list = _q(
+        db,
+        "SELECT COUNT(*) FROM order_items i JOIN products p USING (product_id) "
+        "WHERE CAST(i.unit_price AS TEXT) <> CAST(p.list_price_usd AS TEXT) AND i.quantity > 0",
+    )[0][0]
     assert off_list == 0, "one price list: every clean line at the product's USD list price"
     assert _q(db, "SELECT COUNT(DISTINCT country) FROM customers")[0][0] > 5, "customers stay international"
 
@@ -174,7 +212,8 @@ def test_one_currency_charges_usd_list_prices(tmp_path):
 def test_bank_transfer_only_has_no_cards_and_no_chargebacks_keeps_the_fraud_truth(tmp_path, demo):
     db, truth = _shop(tmp_path, payment_method="bank_transfer", chargebacks=False, customers=1500, days=120)
     assert _q(db, "SELECT method, COUNT(card_number), COUNT(card_country) FROM payments GROUP BY 1") == [
-        ("bank_transfer", 0, 0)]
+        ("bank_transfer", 0, 0)
+    ]
     assert _q(db, "SELECT COUNT(*) FROM payments WHERE status = 'chargeback' OR chargeback_at IS NOT NULL")[0][0] == 0
     assert _q(db, "SELECT COUNT(*) FROM payments WHERE status = 'failed'")[0][0] == 0, "bank transfers do not fail"
     assert pq.read_table(truth / "payments.parquet").num_rows == _q(db, "SELECT COUNT(*) FROM payments")[0][0]
@@ -210,9 +249,12 @@ def test_free_items_are_lines_at_zero_that_still_add_up(tmp_path):
     assert 0.06 < len(free) / len(lines) < 0.14, (len(free), len(lines))
     assert all(Decimal(d) == 0 for _, d in free), "nothing to discount on a free line"
     assert all(Decimal(u) > 0 for u, _ in lines if Decimal(u) != 0)
-    subtotal_ok = _q(db, """SELECT COUNT(*) FROM orders o WHERE CAST(o.subtotal AS REAL) <> ROUND((SELECT
+    subtotal_ok = _q(
+        db,
+        """SELECT COUNT(*) FROM orders o WHERE CAST(o.subtotal AS REAL) <> ROUND((SELECT
         SUM(i.quantity * CAST(i.unit_price AS REAL) - CAST(i.line_discount AS REAL))
-        FROM order_items i WHERE i.order_id = o.order_id), 2)""")
+        FROM order_items i WHERE i.order_id = o.order_id), 2)""",
+    )
     assert subtotal_ok == [(0,)]
     paid = _q(db, "SELECT COUNT(*) FROM payments p JOIN orders o USING (order_id) WHERE p.amount <> o.total")
     assert paid == [(0,)]
@@ -223,7 +265,7 @@ def test_weak_seasonality_and_noise_shape_the_intensity():
     no_promos = {k: np.zeros(0, dtype=np.int64) for k in ("start_day", "end_day", "pct_bp", "category")}
     flat = Intensity(start, 365, start, no_promos, shape=shape_of(ShopConfig(**TINY, seasonality=0.0)))
     demo = Intensity(start, 365, start, no_promos, shape=shape_of(ShopConfig(**TINY)))
-    trend = (1.15 ** (np.arange(365) / 365.25))
+    trend = 1.15 ** (np.arange(365) / 365.25)
     assert np.allclose(flat.S / trend, 1.0), "no seasonality: only the trend is left"
     assert (demo.S / trend).std() > 0.1
     weak = Intensity(start, 365, start, no_promos, shape=shape_of(ShopConfig(**TINY, seasonality=0.25)))
@@ -258,9 +300,20 @@ REAL_LIKE_SHOP = ShopConfig.with_profile("real-like", customers=2000, days=450, 
 YOUNG_SHOP = ShopConfig(customers=800, days=45, seed=19)  # a new shop: 45 days of history
 FAMILIES = ("churn", "fraud", "forecasting")
 # prod's analytics surface that dbt builds from the source alone (the model tables come on top)
-PROD_MARTS = ("fct_orders", "fct_order_items", "fct_payments", "dim_customers", "dim_products", "daily_sales",
-              "customer_cohorts", "conversion_funnel", "inventory_status", "regional_prices", "market_trends",
-              "compliance_report")
+PROD_MARTS = (
+    "fct_orders",
+    "fct_order_items",
+    "fct_payments",
+    "dim_customers",
+    "dim_products",
+    "daily_sales",
+    "customer_cohorts",
+    "conversion_funnel",
+    "inventory_status",
+    "regional_prices",
+    "market_trends",
+    "compliance_report",
+)
 
 
 def _lakehouse(tmp_path_factory, name: str, config: ShopConfig):
@@ -297,15 +350,20 @@ def _assert_green(result, checks) -> None:
     from dagster import AssetCheckSeverity
 
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    failed = [(c.asset_key.to_user_string(), c.check_name) for c in checks
-              if not c.passed and c.severity == AssetCheckSeverity.ERROR]
+    failed = [
+        (c.asset_key.to_user_string(), c.check_name)
+        for c in checks
+        if not c.passed and c.severity == AssetCheckSeverity.ERROR
+    ]
     assert failed == []
 
 
 def _model_outcomes(settings, run_id: str) -> dict[str, tuple[str, str]]:
     """prod.compliance_report's model section of the run: {family_stage: (status, detail)}."""
-    rows = _sql(settings, "SELECT item, status, detail FROM prod.compliance_report "
-                          f"WHERE section = 'models' AND run_id = '{run_id}'")
+    rows = _sql(
+        settings,
+        f"SELECT item, status, detail FROM prod.compliance_report WHERE section = 'models' AND run_id = '{run_id}'",
+    )
     return {item: (status, detail) for item, status, detail in rows}
 
 
@@ -341,7 +399,8 @@ def test_real_like_fraud_scores_come_from_the_unsupervised_detector(real_like):
     payments = _sql(settings, "SELECT count(*) FROM prod.fct_payments")[0][0]
     assert payments > 1000
     assert _sql(settings, "SELECT scoring_mode, count(DISTINCT payment_id) FROM prod.fraud_scores GROUP BY 1") == [
-        (fraud_train.UNSUPERVISED, payments)]
+        (fraud_train.UNSUPERVISED, payments)
+    ]
     assert _champion_tags(settings, "shoplake_fraud")["shoplake.candidate"] == fraud_train.BASELINE
     high_risk = _sql(settings, "SELECT count(*) FROM prod.high_risk_transactions")[0][0]
     assert 0 < high_risk < 0.2 * payments, "the queue holds the riskiest few, by score quantile"
@@ -373,8 +432,9 @@ def test_real_like_the_best_candidate_ships_and_a_baseline_wins_where_signal_is_
 def test_young_shop_publishes_every_mart_and_skips_the_models_with_their_reason(young):
     settings, result, checks = young
     _assert_green(result, checks)
-    published = {r[0] for r in _sql(settings, "SELECT table_name FROM information_schema.tables "
-                                              "WHERE table_schema = 'prod'")}
+    published = {
+        r[0] for r in _sql(settings, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'prod'")
+    }
     assert set(PROD_MARTS) <= published
     for table in ("fct_orders", "fct_order_items", "fct_payments", "dim_customers", "daily_sales"):
         assert _sql(settings, f"SELECT count(*) FROM prod.{table}")[0][0] > 0, table

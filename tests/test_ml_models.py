@@ -22,15 +22,26 @@ pytestmark = pytest.mark.slow
 CUSTOMERS, DAYS, SEED = 3000, 540, 5  # the demo shop: every family earns a champion
 FAMILIES = ("forecasting", "churn", "fraud")
 MODEL_NAMES = {"forecasting": "shoplake_demand_forecast", "churn": "shoplake_churn", "fraud": "shoplake_fraud"}
-PUBLISHED = ["prod.demand_forecast", "prod.reorder_suggestions", "prod.churn_scores", "prod.fraud_scores",
-             "prod.high_risk_transactions"]
+PUBLISHED = [
+    "prod.demand_forecast",
+    "prod.reorder_suggestions",
+    "prod.churn_scores",
+    "prod.fraud_scores",
+    "prod.high_risk_transactions",
+]
 
 
 def _events(result):  # check name -> evaluation; keys materialized
-    checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-    materialized = {e.event_specific_data.materialization.asset_key.to_user_string()
-                    for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    checks = {
+        e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    materialized = {
+        e.event_specific_data.materialization.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    }
     return checks, materialized
 
 
@@ -39,22 +50,36 @@ def materialize(selection: str, run_config: dict | None = None):
 
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     with DagsterInstance.ephemeral() as instance:
-        return dg.materialize([*assets, *defs.asset_checks], selection=selection, instance=instance,
-                              resources=defs.resources, run_config=run_config or {}, raise_on_error=False)
+        return dg.materialize(
+            [*assets, *defs.asset_checks],
+            selection=selection,
+            instance=instance,
+            resources=defs.resources,
+            run_config=run_config or {},
+            raise_on_error=False,
+        )
 
 
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory):
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     home = tmp_path_factory.mktemp("ml-lakehouse")
     mp = pytest.MonkeyPatch()
-    for var in ("SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE", "SHOPLAKE_DUCKDB_PATH",
-                "MLFLOW_TRACKING_URI", "SHOPLAKE_MLFLOW_ARTIFACTS"):
+    for var in (
+        "SHOPLAKE_SOURCE_URL",
+        "SHOPLAKE_CATALOG_URI",
+        "SHOPLAKE_WAREHOUSE",
+        "SHOPLAKE_DUCKDB_PATH",
+        "MLFLOW_TRACKING_URI",
+        "SHOPLAKE_MLFLOW_ARTIFACTS",
+    ):
         mp.delenv(var, raising=False)
     mp.setenv("SHOPLAKE_HOME", str(home))
     settings = Settings.from_env()
-    generate_shop(ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False)
+    generate_shop(
+        ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False
+    )
     # The layers below ml first, then the ml group on what they published: the models are judged on
     # their own run, whatever the other layers' quality checks say about this generated shop.
     materialize("not group:ml")
@@ -106,12 +131,17 @@ def test_published_tables_hold_what_their_users_need(lakehouse):
         """SELECT count(DISTINCT forecast_date), count(DISTINCT (level, category_id, product_id)),
                   bool_and(units_lo95 <= units_lo80 AND units_lo80 <= units AND units <= units_hi80
                            AND units_hi80 <= units_hi95)
-           FROM prod.demand_forecast""").fetchone()
+           FROM prod.demand_forecast"""
+    ).fetchone()
     categories = con.execute("SELECT count(DISTINCT category_id) FROM prod.dim_products").fetchone()[0]
     assert (days, series, ordered) == (28, categories + 5, True)
-    assert con.execute("SELECT count(*) FROM prod.reorder_suggestions").fetchone()[0] == \
-        con.execute("SELECT count(*) FROM prod.inventory_status").fetchone()[0]
-    scored, payments = con.execute("SELECT (SELECT count(*) FROM prod.fraud_scores), (SELECT count(*) FROM prod.fct_payments)").fetchone()
+    assert (
+        con.execute("SELECT count(*) FROM prod.reorder_suggestions").fetchone()[0]
+        == con.execute("SELECT count(*) FROM prod.inventory_status").fetchone()[0]
+    )
+    scored, payments = con.execute(
+        "SELECT (SELECT count(*) FROM prod.fraud_scores), (SELECT count(*) FROM prod.fct_payments)"
+    ).fetchone()
     assert 0 < scored <= payments
     queue = con.execute("""SELECT count(*), count(*) FILTER (WHERE status <> 'captured' OR NOT label_pending)
                            FROM prod.high_risk_transactions""").fetchone()
@@ -131,8 +161,12 @@ def test_every_run_records_its_dagster_run_and_iceberg_snapshots(lakehouse):
         for run in runs:
             tags = run.data.tags
             assert tags["dagster_run_id"] == result.run_id
-            snaps = {k.removeprefix("iceberg_snapshot."): v for k, v in tags.items() if k.startswith("iceberg_snapshot.")}
-            assert snaps and all(str(catalog.load_table(t).current_snapshot().snapshot_id) == v for t, v in snaps.items())
+            snaps = {
+                k.removeprefix("iceberg_snapshot."): v for k, v in tags.items() if k.startswith("iceberg_snapshot.")
+            }
+            assert snaps and all(
+                str(catalog.load_table(t).current_snapshot().snapshot_id) == v for t, v in snaps.items()
+            )
             plots = [a.path for a in c.list_artifacts(run.info.run_id, "plots")]
             assert plots, (family, run.info.run_name)
         model = c.get_model_version(MODEL_NAMES[family], champion(settings, family))
@@ -179,7 +213,7 @@ def test_fraud_rescoring_takes_over_unchanged_payments_and_equals_scoring_them_a
     import pyarrow as pa
 
     from ml_assets.fraud.assets import score_payments
-    from orchestration.transform.publish import write_table
+    from orchestration.lakehouse.publish import write_table
 
     settings, _ = lakehouse
     full, version, _ = score_payments(settings, reuse=False)
@@ -196,8 +230,12 @@ def test_fraud_rescoring_takes_over_unchanged_payments_and_equals_scoring_them_a
     try:
         write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(previous, preserve_index=False), "test")
         again, again_version, _ = score_payments(settings)
-        write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(previous.assign(model_version="0"),
-                                                                        preserve_index=False), "test")
+        write_table(
+            catalog,
+            "prod.fraud_scores",
+            pa.Table.from_pandas(previous.assign(model_version="0"), preserve_index=False),
+            "test",
+        )
         other_version, _, _ = score_payments(settings)
     finally:
         write_table(catalog, "prod.fraud_scores", published, "test")
@@ -266,9 +304,14 @@ def _private_home(tmp_path_factory, name: str) -> tuple[pytest.MonkeyPatch, Sett
 def _report(settings, run_id: str) -> dict[str, tuple]:
     from orchestration import query
 
-    rows = query.connect(settings).execute(
-        "SELECT item, status, value, detail FROM prod.compliance_report WHERE run_id = ? AND section = 'models'",
-        [run_id]).fetchall()
+    rows = (
+        query.connect(settings)
+        .execute(
+            "SELECT item, status, value, detail FROM prod.compliance_report WHERE run_id = ? AND section = 'models'",
+            [run_id],
+        )
+        .fetchall()
+    )
     return {item: (status, value, detail) for item, status, value, detail in rows}
 
 
@@ -278,14 +321,19 @@ def unlabelled(tmp_path_factory):
     with churn and fraud trained once."""
     import sqlite3
 
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     mp, settings = _private_home(tmp_path_factory, "unlabelled")
-    generate_shop(ShopConfig(customers=SMALL_CUSTOMERS, days=SMALL_DAYS, seed=SMALL_SEED), settings.source_url,
-                  settings.truth_dir, progress=False)
+    generate_shop(
+        ShopConfig(customers=SMALL_CUSTOMERS, days=SMALL_DAYS, seed=SMALL_SEED),
+        settings.source_url,
+        settings.truth_dir,
+        progress=False,
+    )
     with sqlite3.connect(settings.source_url.removeprefix("sqlite:///")) as db:
-        changed = db.execute("UPDATE payments SET status = 'captured', chargeback_at = NULL "
-                             "WHERE status = 'chargeback'").rowcount
+        changed = db.execute(
+            "UPDATE payments SET status = 'captured', chargeback_at = NULL WHERE status = 'chargeback'"
+        ).rowcount
     assert changed > 0  # the generated shop had chargebacks to remove
     assert materialize("not group:ml").success
     result = materialize(FAMILY_SELECTION)
@@ -303,13 +351,16 @@ def test_without_chargebacks_the_unsupervised_detector_scores_every_payment(unla
     assert {"prod/fraud_scores", "prod/high_risk_transactions"} <= materialized
     con = query.connect(settings)
     payments = con.execute("SELECT count(*) FROM prod.fct_payments WHERE paid_at IS NOT NULL").fetchone()[0]
-    modes = con.execute("SELECT scoring_mode, count(*), count(fraud_probability) FROM prod.fraud_scores GROUP BY 1").fetchall()
+    modes = con.execute(
+        "SELECT scoring_mode, count(*), count(fraud_probability) FROM prod.fraud_scores GROUP BY 1"
+    ).fetchall()
     assert modes == [("unsupervised", payments, 0)]  # every payment, and no probability claimed
     # The tiers come from the detector's own score quantiles: 1% of the authorised payments it was fitted
     # on score at or above the high threshold, 5% at or above the medium one.
     authorised, high, medium_or_high = con.execute(
         """SELECT count(*), count(*) FILTER (WHERE risk_tier = 'high'), count(*) FILTER (WHERE risk_tier <> 'low')
-           FROM prod.fraud_scores WHERE status <> 'failed'""").fetchone()
+           FROM prod.fraud_scores WHERE status <> 'failed'"""
+    ).fetchone()
     assert high == authorised - int(np.ceil(0.99 * authorised)) + 1
     assert medium_or_high == authorised - int(np.ceil(0.95 * authorised)) + 1
     queue, wrong = con.execute("""SELECT count(*), count(*) FILTER (WHERE status <> 'captured' OR NOT label_pending
@@ -375,22 +426,27 @@ def test_a_baseline_wins_and_is_published_when_the_challenger_is_weak(unlabelled
     gate = _gate(fresh, "churn", version)
     assert gate["candidate"] in ("logistic_recency", "logistic_rfm")
     assert gate["challenger"] > gate["baselines"]["xgboost"]
-    scores = query.connect(fresh).execute(
-        "SELECT count(*), count(*) FILTER (WHERE model_version = ? AND top_drivers IS NOT NULL) FROM prod.churn_scores",
-        [version]).fetchone()
+    scores = (
+        query.connect(fresh)
+        .execute(
+            "SELECT count(*), count(*) FILTER (WHERE model_version = ? AND top_drivers IS NOT NULL) FROM prod.churn_scores",
+            [version],
+        )
+        .fetchone()
+    )
     assert "prod/churn_scores" in materialized and scores[0] > 0 and scores[0] == scores[1]
 
 
 def test_a_young_shop_publishes_its_marts_and_skips_the_models_that_cannot_train(tmp_path_factory):
+    from demo_shop.generate import ShopConfig, generate_shop
     from orchestration import query
-    from orchestration.source.generate import ShopConfig, generate_shop
-
     from tests.conftest import run_job
 
     mp, settings = _private_home(tmp_path_factory, "young")
     try:
-        generate_shop(ShopConfig(customers=300, days=45, seed=SMALL_SEED), settings.source_url, settings.truth_dir,
-                      progress=False)
+        generate_shop(
+            ShopConfig(customers=300, days=45, seed=SMALL_SEED), settings.source_url, settings.truth_dir, progress=False
+        )
         result, _ = run_job("shoplake_all")
         assert result.success, [e.message for e in result.all_events if e.is_failure]
         _, materialized = _events(result)

@@ -78,15 +78,42 @@ def test_fraud_metrics_on_a_known_ranking():
 
 def test_reorder_suggestion_arithmetic():
     days = pd.date_range("2026-01-01", periods=28, freq="D")
-    forecast = pd.concat([
-        pd.DataFrame({"level": "category", "category_id": 1, "product_id": pd.NA, "forecast_date": days,
-                      "units": 10.0, "units_hi95": 13.0}),
-        pd.DataFrame({"level": "product", "category_id": 1, "product_id": 2, "forecast_date": days,
-                      "units": 1.0, "units_hi95": 2.0}),
-    ])
-    inventory = pd.DataFrame({"product_id": [1, 2], "sku": ["A", "B"], "name": ["a", "b"], "category_id": [1, 1],
-                              "quantity_on_hand": [100, 5], "reorder_point": [5, 5], "days_of_cover": [30.0, 5.0],
-                              "as_of_date": ["2026-01-01"] * 2})
+    forecast = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "level": "category",
+                    "category_id": 1,
+                    "product_id": pd.NA,
+                    "forecast_date": days,
+                    "units": 10.0,
+                    "units_hi95": 13.0,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "level": "product",
+                    "category_id": 1,
+                    "product_id": 2,
+                    "forecast_date": days,
+                    "units": 1.0,
+                    "units_hi95": 2.0,
+                }
+            ),
+        ]
+    )
+    inventory = pd.DataFrame(
+        {
+            "product_id": [1, 2],
+            "sku": ["A", "B"],
+            "name": ["a", "b"],
+            "category_id": [1, 1],
+            "quantity_on_hand": [100, 5],
+            "reorder_point": [5, 5],
+            "days_of_cover": [30.0, 5.0],
+            "as_of_date": ["2026-01-01"] * 2,
+        }
+    )
     shares = pd.DataFrame({"product_id": [1, 2], "category_id": [1, 1], "share": [0.5, 0.5]})
     out = reorder_table(inventory, forecast, shares).set_index("product_id")
     # product 1: half of the category, 5/day; 100 on hand lasts 20 days; lead time 7 days: 35 + sqrt(7)*1.5
@@ -139,7 +166,11 @@ def test_tree_shap_rows_exactly_on_and_beside_every_threshold():
     on_edge: dict[int, list[np.float32]] = {f: [np.float32(0)] for f in range(X.shape[1])}
     for splits in _numeric_splits(booster):
         for feature, threshold in zip(splits.feature, splits.threshold, strict=True):
-            on_edge[int(feature)] += [threshold, np.nextafter(threshold, np.float32(-np.inf)), np.nextafter(threshold, np.float32(np.inf))]
+            on_edge[int(feature)] += [
+                threshold,
+                np.nextafter(threshold, np.float32(-np.inf)),
+                np.nextafter(threshold, np.float32(np.inf)),
+            ]
     rng = np.random.default_rng(0)
     Z = np.stack([rng.choice(np.asarray(on_edge[f], dtype=np.float32), 5_000) for f in range(X.shape[1])], axis=1)
     np.testing.assert_allclose(tree_shap(booster, Z), booster.predict(xgb.DMatrix(Z), pred_contribs=True), atol=1e-5)
@@ -159,16 +190,21 @@ def test_tree_shap_hands_other_models_to_xgboost():
 
 # ---- the gate with a naive reference: the best candidate ships
 
+
 def test_first_champion_is_the_best_candidate_when_it_beats_the_naive_reference():
     others = {"no_skill": 0.5, "logistic_recency": 0.80, "xgboost": 0.805}
     first = decide(AUC, 0.806, others, None, reference="no_skill", candidate="logistic_rfm", windows=3)
     # within the margin of the runner-up is no obstacle for the first champion: it is the best there is
     assert first.passed
-    assert first.reason == ("logistic_rfm (roc_auc 0.8060 on 3 backtest windows) beats the runner-up xgboost by "
-                            "+0.0010, the naive reference no_skill by +0.3060: first champion")
+    assert first.reason == (
+        "logistic_rfm (roc_auc 0.8060 on 3 backtest windows) beats the runner-up xgboost by "
+        "+0.0010, the naive reference no_skill by +0.3060: first champion"
+    )
     assert [r["required"] for r in first.comparisons] == [True, False, False]
     none = decide(AUC, 0.49, {"no_skill": 0.5, "logistic_rfm": 0.48}, None, reference="no_skill", candidate="xgboost")
-    assert not none.passed and none.reason.startswith("no candidate beats the naive reference no_skill (roc_auc 0.5000)")
+    assert not none.passed and none.reason.startswith(
+        "no candidate beats the naive reference no_skill (roc_auc 0.5000)"
+    )
 
 
 def test_a_later_challenger_must_beat_the_champion_by_the_margin():
@@ -181,7 +217,9 @@ def test_a_later_challenger_must_beat_the_champion_by_the_margin():
     assert decide(AUC, 0.81, others, None, "4", reference="no_skill", candidate="xgboost").passed
     # lower is better, the same rule
     assert decide(MASE, 0.70, {"seasonal_naive": 1.0}, 0.72, "2", reference="seasonal_naive", candidate="ets").passed
-    assert not decide(MASE, 0.715, {"seasonal_naive": 1.0}, 0.72, "2", reference="seasonal_naive", candidate="ets").passed
+    assert not decide(
+        MASE, 0.715, {"seasonal_naive": 1.0}, 0.72, "2", reference="seasonal_naive", candidate="ets"
+    ).passed
 
 
 def test_an_unevaluated_candidate_ships_only_where_no_evaluated_champion_exists():
@@ -200,7 +238,9 @@ def test_churn_risk_tiers_follow_the_shops_base_rate():
     assert tier_bounds(0.5) == pytest.approx((1 / 3, 2 / 3))
     assert risk_tiers(np.array([0.05, 0.2, 0.34, 0.9]), 0.2).tolist() == ["low", "medium", "high", "high"]
     # the same probability is high risk in a shop where few churn and low risk where most do
-    assert risk_tiers(np.array([0.4]), 0.1).tolist() == ["high"] and risk_tiers(np.array([0.4]), 0.8).tolist() == ["low"]
+    assert risk_tiers(np.array([0.4]), 0.1).tolist() == ["high"] and risk_tiers(np.array([0.4]), 0.8).tolist() == [
+        "low"
+    ]
 
 
 def test_expected_purchases_closed_form():

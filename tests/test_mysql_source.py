@@ -12,11 +12,11 @@ from decimal import Decimal
 import pymysql
 import pytest
 
-from orchestration.extract import extract_table as et
+from orchestration.contract import schema
+from orchestration.contract.database import SourceDatabase, SourceUnavailable
+from orchestration.defs.extract import extract_table as et
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.settings import Settings
-from orchestration.source import schema
-from orchestration.source.database import SourceDatabase, SourceUnavailable
 from tests.conftest import MARIADB, scratch_mariadb
 
 pytestmark = pytest.mark.mariadb
@@ -113,7 +113,7 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
     """Run the daily refresh on a MariaDB shop, then insert, update (rows sharing the watermark's exact
     millisecond) and hard-delete at the source, run again: curated equals the source by checksum
     and raw holds each change exactly once."""
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
     from orchestration.query import connect as query_connect
     from tests.conftest import run_job
 
@@ -124,7 +124,9 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
     monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
     settings = Settings.from_env()
     try:
-        generate_shop(ShopConfig(customers=150, days=45, seed=11, dirty_rate=0.0), url, settings.truth_dir, progress=False)
+        generate_shop(
+            ShopConfig(customers=150, days=45, seed=11, dirty_rate=0.0), url, settings.truth_dir, progress=False
+        )
         source = pymysql.connect(**SERVER, database=name, autocommit=True).cursor()
         # Categories no product uses yet, so deleting them later breaks no relationship.
         source.executemany(
@@ -137,7 +139,10 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
         watermark = raw.current_snapshot().summary["shoplake.watermark"]
         assert watermark
 
-        source.execute("INSERT INTO categories (category_id, name, department, updated_at) VALUES (9004, 'new', 'spare', %s)", (watermark,))
+        source.execute(
+            "INSERT INTO categories (category_id, name, department, updated_at) VALUES (9004, 'new', 'spare', %s)",
+            (watermark,),
+        )
         # Three updates stamped with the watermark's exact millisecond: the inclusive bound re-reads them.
         source.execute(
             "UPDATE categories SET name = CONCAT(name, ' (renamed)'), updated_at = %s "
@@ -152,13 +157,24 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
 
         source.execute("SELECT category_id, name, department, updated_at FROM categories")
         at_source = source.fetchall()
-        curated = query_connect(settings).execute("SELECT category_id, name, department, updated_at FROM curated.categories").fetchall()
+        curated = (
+            query_connect(settings)
+            .execute("SELECT category_id, name, department, updated_at FROM curated.categories")
+            .fetchall()
+        )
         (want, want_rows), (got, got_rows) = _digest(at_source), _digest(curated)
         assert got_rows == want_rows
         assert got == want
         assert len({r[0] for r in curated}) == len(curated)  # no duplicate key
 
-        ops = load_catalog(settings).load_table("raw.categories").scan().to_arrow().group_by("_op").aggregate([("_op", "count")])
+        ops = (
+            load_catalog(settings)
+            .load_table("raw.categories")
+            .scan()
+            .to_arrow()
+            .group_by("_op")
+            .aggregate([("_op", "count")])
+        )
         counts = dict(zip(ops.column("_op").to_pylist(), ops.column("_op_count").to_pylist()))
         first_load = len(at_source) - 1 + 2  # today's rows, minus 9004, plus the two deleted
         assert counts == {"insert": first_load + 1, "update": 3, "delete": 2}
@@ -184,9 +200,14 @@ def test_zero_and_partial_zero_dates_land_as_null_with_their_original_text(mysql
     )
     result = et.extract_table(schema.table("customers"), settings, run_id="r1")
     assert (result.inserted, result.rows_with_invalid_values) == (3, 2)
-    rows = {r["customer_id"]: r for r in load_catalog(settings).load_table("raw.customers").scan().to_arrow().to_pylist()}
+    rows = {
+        r["customer_id"]: r for r in load_catalog(settings).load_table("raw.customers").scan().to_arrow().to_pylist()
+    }
     assert (rows[1]["birth_date"], rows[1]["created_at"]) == (None, None)
-    assert json.loads(rows[1]["_invalid_values"]) == {"birth_date": "1985-00-00", "created_at": "2020-05-00 10:00:00.250"}
+    assert json.loads(rows[1]["_invalid_values"]) == {
+        "birth_date": "1985-00-00",
+        "created_at": "2020-05-00 10:00:00.250",
+    }
     assert rows[2]["birth_date"] is None and json.loads(rows[2]["_invalid_values"]) == {"birth_date": "0000-00-00"}
     assert rows[3]["birth_date"] == dt.date(1990, 5, 17) and rows[3]["_invalid_values"] is None
 
@@ -236,7 +257,7 @@ EMPTY_AT_FIRST = ("returns", "support_tickets", "web_events")
 
 def test_empty_source_tables_extract_and_give_typed_empty_raw_views(mysql_source):
     from orchestration.lakehouse import duckdb_extensions
-    from orchestration.transform.raw_views import refresh_raw_views
+    from orchestration.lakehouse.views import refresh_raw_views
 
     settings, con = mysql_source
     con.cursor().execute("INSERT INTO categories (category_id, name, department) VALUES (1, 'a', 'd')")
@@ -267,12 +288,17 @@ def test_empty_source_tables_extract_and_give_typed_empty_raw_views(mysql_source
 def _extract_customers_in_dagster():
     import dagster as dg
 
-    from orchestration.extract.assets import extract_source_tables
+    from orchestration.defs.extract.assets import extract_source_tables
     from orchestration.resources import LakehouseResource
 
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize([extract_source_tables], selection=[dg.AssetKey(["raw", "customers"])],
-                                resources={"lakehouse": LakehouseResource()}, instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [extract_source_tables],
+            selection=[dg.AssetKey(["raw", "customers"])],
+            resources={"lakehouse": LakehouseResource()},
+            instance=instance,
+            raise_on_error=False,
+        )
     return result
 
 
@@ -282,7 +308,10 @@ def _extract_customers_in_dagster():
         ("url:mysql://root:wrong@127.0.0.1:3306/{db}", "Access denied for user 'root'"),
         ("url:mysql://root@127.0.0.1:3306/{db}_gone", "Unknown database"),
         ("sql:DROP TABLE customers", "source table customers does not exist"),
-        ("sql:ALTER TABLE customers DROP COLUMN city", "source table customers: column city (VARCHAR(100)) was dropped"),
+        (
+            "sql:ALTER TABLE customers DROP COLUMN city",
+            "source table customers: column city (VARCHAR(100)) was dropped",
+        ),
     ],
     ids=["wrong_password", "unknown_database", "missing_table", "dropped_column"],
 )
@@ -327,12 +356,15 @@ def _edge_values(column: schema.Column, high: bool) -> tuple[str, object]:
         digits = "9" * (int(m[1]) - int(m[2])) + "." + "9" * int(m[2])
         return (digits, Decimal(digits)) if high else (f"-{digits}", Decimal(f"-{digits}"))
     if t == "JSON":
-        return ("'{\"k\": \"😀\"}'", '{"k": "😀"}') if high else ("'[]'", "[]")
+        return ('\'{"k": "😀"}\'', '{"k": "😀"}') if high else ("'[]'", "[]")
     if t == "DATE":
         return ("'9999-12-31'", dt.date(9999, 12, 31)) if high else ("'1985-00-00'", None)
     if t == "DATETIME(3)":
-        return ("'9999-12-31 23:59:59.999'", dt.datetime(9999, 12, 31, 23, 59, 59, 999000)) if high else (
-            "'2020-05-00 10:00:00.000'", None)
+        return (
+            ("'9999-12-31 23:59:59.999'", dt.datetime(9999, 12, 31, 23, 59, 59, 999000))
+            if high
+            else ("'2020-05-00 10:00:00.000'", None)
+        )
     length = int(m[1]) if (m := re.fullmatch(r"(?:VAR)?CHAR\((\d+)\)", t)) else 1000
     return (f"'{'😀' * length}'", "😀" * length) if high else ("''", "")
 
@@ -353,7 +385,10 @@ def test_every_column_at_the_ends_of_its_type_extracts_without_a_crash(mysql_sou
     for t in schema.TABLES:
         result = et.extract_table(t, settings, run_id="r1")
         assert (result.rows_read, result.inserted, result.rows_with_invalid_values) == (
-            2, 2, 1 if any(c.sql_type in ("DATE", "DATETIME(3)") for c in t.columns) else 0)
+            2,
+            2,
+            1 if any(c.sql_type in ("DATE", "DATETIME(3)") for c in t.columns) else 0,
+        )
         raw = load_catalog(settings).load_table(f"raw.{t.name}").scan().to_arrow().to_pylist()
         key = t.primary_key[0]
         for row in raw:

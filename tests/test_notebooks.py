@@ -24,7 +24,9 @@ def test_notebook_runs_top_to_bottom(demo_lakehouse, monkeypatch, path: Path):
     settings, _, _ = demo_lakehouse
     monkeypatch.setenv("SHOPLAKE_HOME", str(settings.home))  # the kernel inherits it
     nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert [o for o in outputs if "image/png" in o.get("data", {})]  # the plots rendered

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.extract.protect import candidate_rows
+from demo_shop.generate import ShopConfig, generate_shop
+from orchestration.defs.extract.protect import candidate_rows
 from orchestration.lakehouse.pii import (
     TEST_CARD_NUMBERS,
     find_card_numbers,
@@ -23,7 +24,6 @@ from orchestration.lakehouse.pii import (
     normalize,
     normalize_email,
 )
-from orchestration.source.generate import ShopConfig, generate_shop
 
 VISA = "4539148803436467"  # Luhn-valid, Visa range
 MC = "5425233430109903"
@@ -52,7 +52,7 @@ SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 def groups(pan: str, sizes: tuple[int, ...], sep: str) -> str:
     out, i = [], 0
     for n in sizes:
-        out.append(pan[i:i + n])
+        out.append(pan[i : i + n])
         i += n
     if i < len(pan):
         out.append(pan[i:])
@@ -62,55 +62,132 @@ def groups(pan: str, sizes: tuple[int, ...], sep: str) -> str:
 # (typed text, the card number in it): every class of the issue and combinations of them.
 CARDS = [
     # one run, the printed groups
-    (VISA, VISA), (f"card {VISA} thanks", VISA), ("4539 1488 0343 6467", VISA), ("4539-1488-0343-6467", VISA),
-    ("amex 3714 496353 98431", AMEX), (f"diners {groups(DINERS, (4, 6, 4), ' ')}", DINERS),
-    (VISA13, VISA13), (f"new card {VISA19}", VISA19), (groups(MC2, (4, 4, 4, 4), " "), MC2), (JCB, JCB),
+    (VISA, VISA),
+    (f"card {VISA} thanks", VISA),
+    ("4539 1488 0343 6467", VISA),
+    ("4539-1488-0343-6467", VISA),
+    ("amex 3714 496353 98431", AMEX),
+    (f"diners {groups(DINERS, (4, 6, 4), ' ')}", DINERS),
+    (VISA13, VISA13),
+    (f"new card {VISA19}", VISA19),
+    (groups(MC2, (4, 4, 4, 4), " "), MC2),
+    (JCB, JCB),
     # other separators
-    ("4539.1488.0343.6467", VISA), ("4539/1488/0343/6467", VISA), ("4539_1488_0343_6467", VISA),
-    ("4539  1488  0343  6467", VISA), ("4539 - 1488 - 0343 - 6467", VISA), ("4539\t1488\t0343\t6467", VISA),
-    ("4539\n1488\n0343\n6467", VISA), ("4539,1488,0343,6467", VISA), ("4539*1488*0343*6467", VISA),
-    ("(4539) 1488 0343 6467", VISA), ("4539...1488...0343...6467", VISA), ("4539 | 1488 | 0343 | 6467", VISA),
-    ("5425–2334–3010–9903", MC), ("5425—2334—3010—9903", MC), ("4539\u00a01488\u00a00343\u00a06467", VISA),
-    ("4539\u20091488\u20090343\u20096467", VISA), ("4539\u200b1488\u200b0343\u200b6467", VISA),
-    ("4539-1488 0343.6467", VISA), ("'4539' '1488' '0343' '6467'", VISA),
+    ("4539.1488.0343.6467", VISA),
+    ("4539/1488/0343/6467", VISA),
+    ("4539_1488_0343_6467", VISA),
+    ("4539  1488  0343  6467", VISA),
+    ("4539 - 1488 - 0343 - 6467", VISA),
+    ("4539\t1488\t0343\t6467", VISA),
+    ("4539\n1488\n0343\n6467", VISA),
+    ("4539,1488,0343,6467", VISA),
+    ("4539*1488*0343*6467", VISA),
+    ("(4539) 1488 0343 6467", VISA),
+    ("4539...1488...0343...6467", VISA),
+    ("4539 | 1488 | 0343 | 6467", VISA),
+    ("5425–2334–3010–9903", MC),
+    ("5425—2334—3010—9903", MC),
+    ("4539\u00a01488\u00a00343\u00a06467", VISA),
+    ("4539\u20091488\u20090343\u20096467", VISA),
+    ("4539\u200b1488\u200b0343\u200b6467", VISA),
+    ("4539-1488 0343.6467", VISA),
+    ("'4539' '1488' '0343' '6467'", VISA),
     # letters touching the digits
-    (f"ref{VISA}", VISA), (f"{VISA}exp1227", VISA), (f"VISA:{VISA}/CVV", VISA), ("cc#4539-1488-0343-6467x", VISA),
-    (f"card{groups(MC, (4, 4, 4, 4), ' ')}please", MC), (f"n°{DISCOVER}", DISCOVER),
+    (f"ref{VISA}", VISA),
+    (f"{VISA}exp1227", VISA),
+    (f"VISA:{VISA}/CVV", VISA),
+    ("cc#4539-1488-0343-6467x", VISA),
+    (f"card{groups(MC, (4, 4, 4, 4), ' ')}please", MC),
+    (f"n°{DISCOVER}", DISCOVER),
     # other groupings
-    (groups(VISA, (2,) * 8, " "), VISA), (groups(VISA, (3,) * 5, " "), VISA), (groups(VISA, (5, 5, 6), "-"), VISA),
-    (groups(VISA, (8, 8), " "), VISA), (groups(AMEX, (4, 4, 4, 3), " "), AMEX), (groups(VISA, (1,) * 16, " "), VISA),
-    (groups(DISCOVER, (6, 10), "-"), DISCOVER), (groups(VISA, (4, 12), " "), VISA),
+    (groups(VISA, (2,) * 8, " "), VISA),
+    (groups(VISA, (3,) * 5, " "), VISA),
+    (groups(VISA, (5, 5, 6), "-"), VISA),
+    (groups(VISA, (8, 8), " "), VISA),
+    (groups(AMEX, (4, 4, 4, 3), " "), AMEX),
+    (groups(VISA, (1,) * 16, " "), VISA),
+    (groups(DISCOVER, (6, 10), "-"), DISCOVER),
+    (groups(VISA, (4, 12), " "), VISA),
     # non-ASCII digits and spaces
-    (VISA.translate(FULLWIDTH), VISA), ("4539 1488 0343 6467".translate(FULLWIDTH), VISA),
+    (VISA.translate(FULLWIDTH), VISA),
+    ("4539 1488 0343 6467".translate(FULLWIDTH), VISA),
     (VISA.translate(ARABIC), VISA),
-    (VISA.translate(DEVANAGARI), VISA), (groups(VISA, (4,) * 4, " ").translate(SUPERSCRIPT), VISA),
-    ("カード番号４５３９－１４８８－０３４３－６４６７です", VISA), ("Карта 4539 1488 0343 6467, спасибо", VISA),
+    (VISA.translate(DEVANAGARI), VISA),
+    (groups(VISA, (4,) * 4, " ").translate(SUPERSCRIPT), VISA),
+    ("カード番号４５３９－１４８８－０３４３－６４６７です", VISA),
+    ("Карта 4539 1488 0343 6467, спасибо", VISA),
     # combinations
-    ("ref:４５３９.1488.٠٣٤٣/6467end", VISA), (f"x{groups(MC, (2,) * 8, '.')}y", MC),
+    ("ref:４５３９.1488.٠٣٤٣/6467end", VISA),
+    (f"x{groups(MC, (2,) * 8, '.')}y", MC),
     ("pay 12.50 with 4539 / 1488 / 0343 / 6467 on 2026-10-12", VISA),
 ]
 
 # Numbers that are not cards, in the same shapes: nothing here may change.
 LOOKALIKES = [
-    "order 1234567890123 shipped", "call +44 20 7946 0958", "call +1 (555) 123-4567", "tel. 090-1234-5678",
-    "4539 1488 0343 6468", "9539148803436467", "1234 5678 9012 3456", "0000 0000 0000 0000",
-    "2026-10-12 22:49:51.710", "2026-10-12T22:49:51.710Z", "12/10/2026 10:45", "paid 1,234,567.89 USD",
-    "total 3600.00 JPY, fee 981.00", "133de05e-b46e-4c77-ab1a-83ab23c9be99", "12345678-1234-4123-8123-123456789012",
-    "45391488-0343-4467-8123-456789012345", str(uuid.UUID(int=0x45391488034364671234567890123456)),
-    "ORD-2026-000123", "order #1000234 and #1000235", "SKU ELE-000001", "FLASH-GRO-1021-26", "promo CODE2026",
-    "IBAN GB82 WEST 1234 5698 7654 32", "tracking 1Z999AA10123456784", "ISBN 978-3-16-148410-0",
-    '{"product_id": 12, "quantity": 2, "price": 19.99}', "IP 192.168.100.254", "MAC 00:1A:2B:3C:4D:5E",
-    "version 1.13.27", "lat 35.689487, lon 139.691706", "qty 3 x 4539", "4539 1488 0343", "last four 6467",
-    "****6467", "[card ****6467]", "453914******6467", "4539-14XX-XXXX-6467", "card ending in 6467 expires 12/27",
-    "4539a1488b0343c6467", "4539 and 1488 and 0343 and 6467", keyed_token(VISA, "k"), "1" * 20, "4" * 12,
+    "order 1234567890123 shipped",
+    "call +44 20 7946 0958",
+    "call +1 (555) 123-4567",
+    "tel. 090-1234-5678",
+    "4539 1488 0343 6468",
+    "9539148803436467",
+    "1234 5678 9012 3456",
+    "0000 0000 0000 0000",
+    "2026-10-12 22:49:51.710",
+    "2026-10-12T22:49:51.710Z",
+    "12/10/2026 10:45",
+    "paid 1,234,567.89 USD",
+    "total 3600.00 JPY, fee 981.00",
+    "133de05e-b46e-4c77-ab1a-83ab23c9be99",
+    "12345678-1234-4123-8123-123456789012",
+    "45391488-0343-4467-8123-456789012345",
+    str(uuid.UUID(int=0x45391488034364671234567890123456)),
+    "ORD-2026-000123",
+    "order #1000234 and #1000235",
+    "SKU ELE-000001",
+    "FLASH-GRO-1021-26",
+    "promo CODE2026",
+    "IBAN GB82 WEST 1234 5698 7654 32",
+    "tracking 1Z999AA10123456784",
+    "ISBN 978-3-16-148410-0",
+    '{"product_id": 12, "quantity": 2, "price": 19.99}',
+    "IP 192.168.100.254",
+    "MAC 00:1A:2B:3C:4D:5E",
+    "version 1.13.27",
+    "lat 35.689487, lon 139.691706",
+    "qty 3 x 4539",
+    "4539 1488 0343",
+    "last four 6467",
+    "****6467",
+    "[card ****6467]",
+    "453914******6467",
+    "4539-14XX-XXXX-6467",
+    "card ending in 6467 expires 12/27",
+    "4539a1488b0343c6467",
+    "4539 and 1488 and 0343 and 6467",
+    keyed_token(VISA, "k"),
+    "1" * 20,
+    "4" * 12,
     "numbers 4539 1488 0343 6468 0000 1111 2222",  # 28 digits: no stretch of whole groups is a card
     "86f165812acf45498c4776944943993f",  # an MLflow run id holding a Luhn-valid Visa-range 13-digit run
-    "sha1 0f4776944943993a2b3c4d5e6f708192a3b4c5d6", "+49 30 12345678 / +49 30 87654321", "tel 0800 123 4567",
-    "invoice 2026/10/000123", "SSN 123-45-6789", "zip 10115 Berlin, 75001 Paris", "EAN 4006381333931",
-    "25.12.2026 18:30 Uhr", "price 1.299,00 EUR", "order 4539148 qty 12", "batch 20261012-223045-001",
-    "id 98765432101234567890123", '"sizes": ["36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46"]',
-    "sizes 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46", "ticket 00012345 reply 2", "coordinates 48.858370, 2.294481",
-    "session 7f2e8c4a-0b1d-4e5f-9a8b-7c6d5e4f3a2b page 3", "9780306406157", "+81 3 1234 5678",
+    "sha1 0f4776944943993a2b3c4d5e6f708192a3b4c5d6",
+    "+49 30 12345678 / +49 30 87654321",
+    "tel 0800 123 4567",
+    "invoice 2026/10/000123",
+    "SSN 123-45-6789",
+    "zip 10115 Berlin, 75001 Paris",
+    "EAN 4006381333931",
+    "25.12.2026 18:30 Uhr",
+    "price 1.299,00 EUR",
+    "order 4539148 qty 12",
+    "batch 20261012-223045-001",
+    "id 98765432101234567890123",
+    '"sizes": ["36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46"]',
+    "sizes 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46",
+    "ticket 00012345 reply 2",
+    "coordinates 48.858370, 2.294481",
+    "session 7f2e8c4a-0b1d-4e5f-9a8b-7c6d5e4f3a2b page 3",
+    "9780306406157",
+    "+81 3 1234 5678",
 ]
 
 

@@ -21,11 +21,11 @@ import pytest
 from dagster import instance_for_test
 
 from orchestration import cli, query
-from orchestration.checks.card_scan import scan_iceberg_table
+from orchestration.contract.schema import TABLES
 from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.card_scan import scan_iceberg_table
 from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
 from orchestration.settings import Settings
-from orchestration.source.schema import TABLES
 from tests.conftest import DEMO_CUSTOMERS, DEMO_DAYS, DEMO_SEED, isolated_env, run_job
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,9 @@ def postgres(sql: str, database: str = "postgres") -> list:
 
 @contextlib.contextmanager
 def postgres_instance(database: str):
-    with instance_for_test(overrides={"storage": {"postgres": {"postgres_url": f"postgresql+psycopg2://{PG}/{database}"}}}) as instance:
+    with instance_for_test(
+        overrides={"storage": {"postgres": {"postgres_url": f"postgresql+psycopg2://{PG}/{database}"}}}
+    ) as instance:
         yield instance
 
 
@@ -90,7 +92,7 @@ def lakehouse(request, tmp_path_factory):
         settings, result, checks = request.getfixturevalue("demo_lakehouse")
         yield settings, result, checks, "default", {}
         return
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     mp = pytest.MonkeyPatch()
     suffix = uuid.uuid4().hex[:8]
@@ -102,7 +104,12 @@ def lakehouse(request, tmp_path_factory):
         mp.setenv("SHOPLAKE_CATALOG_URI", f"postgresql+psycopg2://{PG}/{databases['catalog']}")
         mp.setenv("MLFLOW_TRACKING_URI", f"postgresql+psycopg2://{PG}/{databases['mlflow']}")
         settings = Settings.from_env()
-        generate_shop(ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED), settings.source_url, settings.truth_dir, progress=False)
+        generate_shop(
+            ShopConfig(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED),
+            settings.source_url,
+            settings.truth_dir,
+            progress=False,
+        )
         with postgres_instance(databases["dagster"]) as instance:
             result, checks = run_job("shoplake_all", instance)
         yield settings, result, checks, "postgres", databases
@@ -162,11 +169,13 @@ def test_counts_reconcile_layer_to_layer(lakehouse):
         live_raw = raw_con.execute(
             f"""SELECT count(*) FROM (
                   SELECT _op FROM iceberg_scan('{load_catalog(settings).load_table(f"raw.{t.name}").metadata_location}')
-                  QUALIFY row_number() OVER (PARTITION BY {', '.join(t.primary_key)} ORDER BY _extracted_at DESC) = 1
+                  QUALIFY row_number() OVER (PARTITION BY {", ".join(t.primary_key)} ORDER BY _extracted_at DESC) = 1
                 ) WHERE _op <> 'delete'""",
         ).fetchone()[0]
         curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]
-        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][0]
+        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][
+            0
+        ]
         planted = dirty.filter(pl.col("table") == t.name)["key"].n_unique()
         assert (live_raw, curated + quarantined, quarantined) == (source, source, planted), t.name
 
@@ -207,14 +216,17 @@ def test_mlflow_holds_the_churn_runs_and_a_registered_version(lakehouse):
 
 def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     settings, _, _, profile, databases = lakehouse
-    from orchestration.source.simulate import simulate_shop
+    from demo_shop.simulate import simulate_shop
 
     simulate_shop(5, settings.source_url, settings.truth_dir, seed=3, progress=False)
     before = answers(settings)
     stop = settings.home / "reader.stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, json.dumps(READER_QUERIES), str(stop)],
-        env=dict(os.environ), cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ),
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         result, checks = rerun_daily(profile, databases)
@@ -231,7 +243,10 @@ def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     assert len(seen) >= 3 * len(READER_QUERIES)
     for table in READER_QUERIES:
         assert before[table] != after[table], table  # the run changed it, so the check below means something
-        assert {tuple(s["answer"]) for s in seen if s.get("table") == table} <= {tuple(before[table]), tuple(after[table])}, table
+        assert {tuple(s["answer"]) for s in seen if s.get("table") == table} <= {
+            tuple(before[table]),
+            tuple(after[table]),
+        }, table
     assert [c for c in checks if not c.passed] == []
     assert_only_changes_published_and_checked(result, checks)
     dirty = quarantined_by_generator(settings)
@@ -239,8 +254,13 @@ def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     for t in TABLES:
         source = source_count(settings, t.name)
         curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]
-        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][0]
-        assert (curated + quarantined, quarantined) == (source, dirty.filter(pl.col("table") == t.name)["key"].n_unique()), t.name
+        quarantined = sql(settings, f"SELECT count(DISTINCT ({', '.join(t.primary_key)})) FROM quarantine.{t.name}")[0][
+            0
+        ]
+        assert (curated + quarantined, quarantined) == (
+            source,
+            dirty.filter(pl.col("table") == t.name)["key"].n_unique(),
+        ), t.name
 
 
 def assert_only_changes_published_and_checked(result, checks) -> None:
@@ -248,7 +268,8 @@ def assert_only_changes_published_and_checked(result, checks) -> None:
     published = {
         e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
         for e in result.all_events
-        if e.event_type_value == "ASSET_MATERIALIZATION" and "publish_mode" in e.event_specific_data.materialization.metadata
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+        and "publish_mode" in e.event_specific_data.materialization.metadata
     }
     mode = {table: m["publish_mode"].value for table, m in published.items()}
     assert set(mode.values()) <= {"replaced", "changed rows", "unchanged"}
@@ -259,7 +280,9 @@ def assert_only_changes_published_and_checked(result, checks) -> None:
     assert "curated/orders" in diffed
     for table in diffed:
         assert published[table]["publish_rows_written"].value < published[table]["dagster/row_count"].value, table
-    scope = {(c.asset_key.to_user_string(), c.check_name): c.metadata["scope"].value for c in checks if "scope" in c.metadata}
+    scope = {
+        (c.asset_key.to_user_string(), c.check_name): c.metadata["scope"].value for c in checks if "scope" in c.metadata
+    }
     for table in ("raw/web_events", "curated/web_events"):
         assert "added since snapshot" in scope[(table, "no_card_numbers")], table
     assert scope[("curated/categories", "pandera_schema")].startswith("0 of ")

@@ -5,11 +5,11 @@ import duckdb
 import pytest
 
 from orchestration import query
-from orchestration.checks.card_scan import scan_published_table
 from orchestration.lakehouse import duckdb_extensions
+from orchestration.lakehouse.card_scan import scan_published_table
 from orchestration.lakehouse.catalog import iceberg_compatible, load_catalog
 from orchestration.lakehouse.increments import files_since
-from orchestration.transform.publish import publish_tables
+from orchestration.lakehouse.publish import publish_tables
 
 KEY = {("curated", "events"): "event_id"}
 ROWS = 30_000
@@ -58,7 +58,7 @@ def publish(settings, run_id: str):
 
 
 def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer, monkeypatch):
-    monkeypatch.setattr("orchestration.transform.publish.PUBLISH_BATCH_ROWS", 10_000)  # three files of key ranges
+    monkeypatch.setattr("orchestration.lakehouse.publish.PUBLISH_BATCH_ROWS", 10_000)  # three files of key ranges
     first = publish(writer, "run-1")
     assert (first.mode, first.rows, first.rows_written) == ("replaced", ROWS, ROWS)
     assert published_rows(writer) == writer_rows(writer)
@@ -104,7 +104,7 @@ def test_files_are_cut_at_the_target_size_so_a_delete_rewrites_only_the_files_of
     arrow = con.execute("SELECT * FROM curated.events").to_arrow_table()
     con.close()
     arrow = arrow.cast(iceberg_compatible(arrow.schema))
-    monkeypatch.setattr("orchestration.transform.publish.PUBLISHED_FILE_BYTES", 3_000 * arrow.nbytes // ROWS)
+    monkeypatch.setattr("orchestration.lakehouse.publish.PUBLISHED_FILE_BYTES", 3_000 * arrow.nbytes // ROWS)
     first = publish(writer, "run-1")
     ice = load_catalog(writer).load_table("curated.events")
     assert ice.properties["write.target-file-size-bytes"] == str(3_000 * arrow.nbytes // ROWS)
@@ -115,17 +115,27 @@ def test_files_are_cut_at_the_target_size_so_a_delete_rewrites_only_the_files_of
     writer_sql(writer, f"DELETE FROM curated.events WHERE event_id IN (5, 6, {ROWS - 5})")
     day = publish(writer, "run-2")
     assert (day.mode, day.keys_deleted, day.rows) == ("changed rows", 3, ROWS - 3)
-    after = {f["file_path"]: f["record_count"] for f in load_catalog(writer).load_table("curated.events").inspect.files().to_pylist()}
+    after = {
+        f["file_path"]: f["record_count"]
+        for f in load_catalog(writer).load_table("curated.events").inspect.files().to_pylist()
+    }
     assert len(set(before) - set(after)) == 2  # only the two files holding the erased rows were rewritten
     # their rewrites hold the rest of their rows (pyiceberg may cut a rewrite in two: it reads strings wider)
     assert sum(after[p] for p in set(after) - set(before)) == 2_998 + 2_999
     assert published_rows(writer) == writer_rows(writer)
-    assert files_since(load_catalog(writer).load_table("curated.events"), first.snapshot_id).rewritten_rows == 2_999 + 2_998
+    assert (
+        files_since(load_catalog(writer).load_table("curated.events"), first.snapshot_id).rewritten_rows
+        == 2_999 + 2_998
+    )
 
     # a table published before this layout is replaced once, in it, and then diffed again
-    load_catalog(writer).load_table("curated.events").transaction().remove_properties("write.target-file-size-bytes").commit_transaction()
+    load_catalog(writer).load_table("curated.events").transaction().remove_properties(
+        "write.target-file-size-bytes"
+    ).commit_transaction()
     assert publish(writer, "run-3").mode == "replaced"
-    replaced = [f["record_count"] for f in load_catalog(writer).load_table("curated.events").inspect.files().to_pylist()]
+    replaced = [
+        f["record_count"] for f in load_catalog(writer).load_table("curated.events").inspect.files().to_pylist()
+    ]
     assert (len(replaced), sum(replaced)) == (10, ROWS - 3)
     assert publish(writer, "run-4").mode == "unchanged"
 
@@ -182,7 +192,9 @@ def test_a_table_moved_by_another_writer_is_replaced_whole(writer):
 
 def test_a_leak_in_a_new_file_is_found_and_an_old_pass_is_not_rescanned(writer):
     first = publish(writer, "run-1")
-    writer_sql(writer, "INSERT INTO curated.events VALUES (900001, 'card 4539 1488 0343 6467', 'page', TIMESTAMP '2027-01-01')")
+    writer_sql(
+        writer, "INSERT INTO curated.events VALUES (900001, 'card 4539 1488 0343 6467', 'page', TIMESTAMP '2027-01-01')"
+    )
     publish(writer, "run-2")
     tables = {}
     con = query.connect(writer, namespaces=("curated",), tables=tables)
@@ -213,7 +225,7 @@ def test_the_delete_filter_matches_exactly_the_keys_in_few_ranges():
     from pyiceberg.schema import Schema
     from pyiceberg.types import LongType, NestedField
 
-    from orchestration.transform.publish import key_filter
+    from orchestration.lakehouse.publish import key_filter
 
     keys = [3, 4, 5, 900, 901, 5_000, *range(70_000, 70_300)]  # erased early events, a retention day, new events
     expression = key_filter("event_id", keys, max_ranges=3)
@@ -234,7 +246,7 @@ def staged_publish(settings, run_id: str):
 
 def audited_rows(settings) -> tuple[list[tuple], bool]:
     """What the quality checks read: the staged snapshot when there is one."""
-    from orchestration.checks import audit
+    from orchestration.defs.checks import audit
 
     con, tables = audit.open_session(settings, ["curated"])
     try:

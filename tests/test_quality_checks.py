@@ -11,13 +11,13 @@ import polars as pl
 import pyarrow as pa_arrow
 import pytest
 
-from orchestration.checks import results
-from orchestration.checks.card_scan import scan_published_table
-from orchestration.checks.quality_checks import CHECKED_TABLES, failure_metadata, schema_for
-from orchestration.checks.schemas_curated import CURATED_SCHEMAS, quarantine_schema, rules_of
-from orchestration.checks.schemas_prod import PROD_SCHEMAS
+from orchestration.contract.quality_rules import QUARANTINE, RULES
+from orchestration.defs.checks.quality_checks import CHECKED_TABLES, failure_metadata, schema_for
+from orchestration.defs.checks.schemas_curated import CURATED_SCHEMAS, quarantine_schema, rules_of
+from orchestration.defs.checks.schemas_prod import PROD_SCHEMAS
+from orchestration.lakehouse import ledger
+from orchestration.lakehouse.card_scan import scan_published_table
 from orchestration.settings import DBT_PROJECT_DIR
-from orchestration.source.quality_rules import QUARANTINE, RULES
 
 T0 = dt.datetime(2026, 5, 1, 10, 0)
 CARD = "4539148803436467"  # Luhn-valid, Visa range, not a published test number
@@ -25,18 +25,41 @@ CARD = "4539148803436467"  # Luhn-valid, Visa range, not a published test number
 
 def orders_frame(**overrides) -> pl.DataFrame:
     row = {
-        "order_id": 1, "customer_id": 7, "ordered_at": T0, "status": "paid", "channel": "web", "currency": "EUR",
-        "shipping_country": "DE", "promo_code": None, "subtotal": Decimal("19.50"), "discount": Decimal("1.00"),
-        "shipping_fee": Decimal("4.99"), "total": Decimal("23.49"), "notes": None, "updated_at": T0, "_extracted_at": T0,
+        "order_id": 1,
+        "customer_id": 7,
+        "ordered_at": T0,
+        "status": "paid",
+        "channel": "web",
+        "currency": "EUR",
+        "shipping_country": "DE",
+        "promo_code": None,
+        "subtotal": Decimal("19.50"),
+        "discount": Decimal("1.00"),
+        "shipping_fee": Decimal("4.99"),
+        "total": Decimal("23.49"),
+        "notes": None,
+        "updated_at": T0,
+        "_extracted_at": T0,
     }
     rows = [row, {**row, "order_id": 2}]
     rows[1].update(overrides)
     money = pl.Decimal(12, 2)
     schema = {
-        "order_id": pl.Int64, "customer_id": pl.Int64, "ordered_at": pl.Datetime("us"), "status": pl.String,
-        "channel": pl.String, "currency": pl.String, "shipping_country": pl.String, "promo_code": pl.String,
-        "subtotal": money, "discount": money, "shipping_fee": money, "total": money, "notes": pl.String,
-        "updated_at": pl.Datetime("us"), "_extracted_at": pl.Datetime("us"),
+        "order_id": pl.Int64,
+        "customer_id": pl.Int64,
+        "ordered_at": pl.Datetime("us"),
+        "status": pl.String,
+        "channel": pl.String,
+        "currency": pl.String,
+        "shipping_country": pl.String,
+        "promo_code": pl.String,
+        "subtotal": money,
+        "discount": money,
+        "shipping_fee": money,
+        "total": money,
+        "notes": pl.String,
+        "updated_at": pl.Datetime("us"),
+        "_extracted_at": pl.Datetime("us"),
     }
     return pl.DataFrame(rows, schema=schema)
 
@@ -72,30 +95,61 @@ def test_orders_schema_catches(override, check):
 def test_schemas_are_strict_about_columns_and_types():
     frame = orders_frame()
     assert any("column_in_dataframe" in c for c in failed_checks(CURATED_SCHEMAS["orders"], frame.drop("notes")))
-    assert any("column_in_schema" in c for c in failed_checks(CURATED_SCHEMAS["orders"], frame.with_columns(extra=pl.lit(1))))
+    assert any(
+        "column_in_schema" in c for c in failed_checks(CURATED_SCHEMAS["orders"], frame.with_columns(extra=pl.lit(1)))
+    )
     widened = frame.with_columns(pl.col("total").cast(pl.Decimal(18, 2)))
     assert any("dtype" in c for c in failed_checks(CURATED_SCHEMAS["orders"], widened))
 
 
 def test_card_details_belong_to_card_payments_only():
     row = {
-        "payment_id": 1, "order_id": 1, "method": "paypal", "card_bin": "453914", "card_last4": "6467",
-        "card_token": "a" * 52, "card_country": "DE", "ip_country": "DE", "device_type": "mobile",
-        "amount": Decimal("23.49"), "currency": "EUR", "status": "captured", "paid_at": T0, "chargeback_at": None,
-        "updated_at": T0, "_extracted_at": T0,
+        "payment_id": 1,
+        "order_id": 1,
+        "method": "paypal",
+        "card_bin": "453914",
+        "card_last4": "6467",
+        "card_token": "a" * 52,
+        "card_country": "DE",
+        "ip_country": "DE",
+        "device_type": "mobile",
+        "amount": Decimal("23.49"),
+        "currency": "EUR",
+        "status": "captured",
+        "paid_at": T0,
+        "chargeback_at": None,
+        "updated_at": T0,
+        "_extracted_at": T0,
     }
-    frame = pl.DataFrame([row], schema_overrides={"amount": pl.Decimal(12, 2), "paid_at": pl.Datetime("us"),
-                                                  "chargeback_at": pl.Datetime("us"), "updated_at": pl.Datetime("us"),
-                                                  "_extracted_at": pl.Datetime("us")})
+    frame = pl.DataFrame(
+        [row],
+        schema_overrides={
+            "amount": pl.Decimal(12, 2),
+            "paid_at": pl.Datetime("us"),
+            "chargeback_at": pl.Datetime("us"),
+            "updated_at": pl.Datetime("us"),
+            "_extracted_at": pl.Datetime("us"),
+        },
+    )
     assert "card_details_only_for_cards" in failed_checks(CURATED_SCHEMAS["payments"], frame)
     assert failed_checks(CURATED_SCHEMAS["payments"], frame.with_columns(method=pl.lit("card"))) == set()
 
 
 def test_funnel_must_narrow():
     row = {
-        "session_date": dt.date(2026, 5, 1), "channel": "web", "sessions": 10, "product_view_sessions": 8,
-        "add_to_cart_sessions": 9, "checkout_sessions": 2, "purchase_sessions": 1, "product_view_rate": 0.8,
-        "add_to_cart_rate": 9 / 8, "checkout_rate": 2 / 9, "purchase_rate": 0.5, "conversion_rate": 0.1, "_extracted_at": T0,
+        "session_date": dt.date(2026, 5, 1),
+        "channel": "web",
+        "sessions": 10,
+        "product_view_sessions": 8,
+        "add_to_cart_sessions": 9,
+        "checkout_sessions": 2,
+        "purchase_sessions": 1,
+        "product_view_rate": 0.8,
+        "add_to_cart_rate": 9 / 8,
+        "checkout_rate": 2 / 9,
+        "purchase_rate": 0.5,
+        "conversion_rate": 0.1,
+        "_extracted_at": T0,
     }
     frame = pl.DataFrame([row], schema_overrides={"_extracted_at": pl.Datetime("us")})
     found = failed_checks(PROD_SCHEMAS["conversion_funnel"], frame)
@@ -104,15 +158,24 @@ def test_funnel_must_narrow():
 
 def test_quarantine_schema_knows_the_rules_of_its_table():
     frame = pl.DataFrame(
-        {"payment_id": [1, 2], "rule": ["payment_amount_mismatch", "orphan_customer"], "offending_values": ["amount=1", "x"],
-         "_extracted_at": [T0, T0]},
+        {
+            "payment_id": [1, 2],
+            "rule": ["payment_amount_mismatch", "orphan_customer"],
+            "offending_values": ["amount=1", "x"],
+            "_extracted_at": [T0, T0],
+        },
         schema_overrides={"_extracted_at": pl.Datetime("us")},
     )
     found = failed_checks(quarantine_schema("payments"), frame)
     assert any(c.startswith("isin") for c in found)
     assert rules_of("payments") == [
-        "null_required_field", "orphan_order", "invalid_value", "out_of_range", "inconsistent_fields",
-        "payment_amount_mismatch", "missing_fx_rate",
+        "null_required_field",
+        "orphan_order",
+        "invalid_value",
+        "out_of_range",
+        "inconsistent_fields",
+        "payment_amount_mismatch",
+        "missing_fx_rate",
     ]
 
 
@@ -141,7 +204,9 @@ def test_every_quarantine_rule_is_a_dbt_rule():
         for column in model["columns"]:
             for test in column.get("data_tests", []):
                 if isinstance(test, dict) and "accepted_values" in test:
-                    accepted[model["name"].removeprefix("quarantine_")] = set(test["accepted_values"]["arguments"]["values"])
+                    accepted[model["name"].removeprefix("quarantine_")] = set(
+                        test["accepted_values"]["arguments"]["values"]
+                    )
     for rule, (tables, action, _) in RULES.items():
         for table in tables:
             if action == QUARANTINE:
@@ -150,8 +215,14 @@ def test_every_quarantine_rule_is_a_dbt_rule():
 
 def test_failure_metadata_never_shows_a_card_number():
     cases = pl.DataFrame(
-        {"failure_case": [f"note with {CARD} inside", "x"], "schema_context": ["Column", "Column"],
-         "column": ["notes", "notes"], "check": ["str_length", "str_length"], "check_number": [0, 0], "index": [3, 4]}
+        {
+            "failure_case": [f"note with {CARD} inside", "x"],
+            "schema_context": ["Column", "Column"],
+            "column": ["notes", "notes"],
+            "check": ["str_length", "str_length"],
+            "check_number": [0, 0],
+            "index": [3, 4],
+        }
     )
     metadata = failure_metadata(cases)
     assert metadata["failure_cases"] == 2
@@ -162,7 +233,9 @@ def test_failure_metadata_never_shows_a_card_number():
 def test_card_scan_reads_every_string_column_of_a_published_relation():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA prod")
-    con.execute(f"CREATE TABLE prod.t AS SELECT 1 AS id, 'call me' AS a, 'card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}' AS b")
+    con.execute(
+        f"CREATE TABLE prod.t AS SELECT 1 AS id, 'call me' AS a, 'card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}' AS b"
+    )
     scan = scan_published_table(con, "prod.t")
     assert (scan.rows, scan.string_columns, scan.leaks) == (1, ["a", "b"], 1)
     assert scan.samples == ["b: 453914******6467"]
@@ -170,52 +243,106 @@ def test_card_scan_reads_every_string_column_of_a_published_relation():
 
 def test_ledger_rows_are_replaced_per_run(shoplake_home):
     def record(run_id, passed):
-        return results.make_record(run_id, dg.AssetKey(["prod", "fct_orders"]), "pandera_schema", passed, True,
-                                   {"failure_cases": 0 if passed else 3, "rows_validated": 10}, T0)
+        return ledger.make_record(
+            run_id,
+            dg.AssetKey(["prod", "fct_orders"]),
+            "pandera_schema",
+            passed,
+            True,
+            {"failure_cases": 0 if passed else 3, "rows_validated": 10},
+            T0,
+        )
 
-    results.write_check_results(shoplake_home, "run-1", [record("run-1", True)])
-    results.write_check_results(shoplake_home, "run-2", [record("run-2", False)])
-    results.write_check_results(shoplake_home, "run-2", [record("run-2", False), record("run-2", True)])  # a retry
-    rows = results.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
+    ledger.write_check_results(shoplake_home, "run-1", [record("run-1", True)])
+    ledger.write_check_results(shoplake_home, "run-2", [record("run-2", False)])
+    ledger.write_check_results(shoplake_home, "run-2", [record("run-2", False), record("run-2", True)])  # a retry
+    rows = ledger.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
     assert sorted((r["run_id"], r["passed"]) for r in rows) == [("run-1", True), ("run-2", False), ("run-2", True)]
     failed = next(r for r in rows if not r["passed"])
-    assert (failed["table_name"], failed["check_kind"], failed["failures"], failed["rows_checked"]) == ("prod.fct_orders", "pandera", 3, 10)
+    assert (failed["table_name"], failed["check_kind"], failed["failures"], failed["rows_checked"]) == (
+        "prod.fct_orders",
+        "pandera",
+        3,
+        10,
+    )
 
 
 def test_the_latest_passing_result_of_this_check_version_is_the_base_and_old_ledgers_gain_the_columns(shoplake_home):
     from orchestration.lakehouse.catalog import load_catalog
 
     # A ledger written before the snapshot and version columns existed.
-    old_schema = pa_arrow.schema([f for f in results.SCHEMA if f.name not in ("snapshot_id", "check_version")])
-    old = load_catalog(shoplake_home).create_table(results.CHECK_RESULTS_TABLE, schema=old_schema)
-    old.append(pa_arrow.Table.from_pylist([dict(zip(old_schema.names, [
-        "run-0", T0, "prod", "prod.fct_orders", "pandera_schema", "pandera", True, True, 0, 10, "valid"]))], schema=old_schema))
+    old_schema = pa_arrow.schema([f for f in ledger.SCHEMA if f.name not in ("snapshot_id", "check_version")])
+    old = load_catalog(shoplake_home).create_table(ledger.CHECK_RESULTS_TABLE, schema=old_schema)
+    old.append(
+        pa_arrow.Table.from_pylist(
+            [
+                dict(
+                    zip(
+                        old_schema.names,
+                        [
+                            "run-0",
+                            T0,
+                            "prod",
+                            "prod.fct_orders",
+                            "pandera_schema",
+                            "pandera",
+                            True,
+                            True,
+                            0,
+                            10,
+                            "valid",
+                        ],
+                    )
+                )
+            ],
+            schema=old_schema,
+        )
+    )
 
-    def record(run_id, passed, snapshot, version=results.CHECK_VERSION, minutes=0):
-        metadata = {results.SNAPSHOT_METADATA: str(snapshot), results.VERSION_METADATA: version}
-        return results.make_record(run_id, dg.AssetKey(["prod", "fct_orders"]), "pandera_schema", passed, True, metadata,
-                                   T0 + dt.timedelta(minutes=minutes))
+    def record(run_id, passed, snapshot, version=ledger.CHECK_VERSION, minutes=0):
+        metadata = {ledger.SNAPSHOT_METADATA: str(snapshot), ledger.VERSION_METADATA: version}
+        return ledger.make_record(
+            run_id,
+            dg.AssetKey(["prod", "fct_orders"]),
+            "pandera_schema",
+            passed,
+            True,
+            metadata,
+            T0 + dt.timedelta(minutes=minutes),
+        )
 
-    results.write_check_results(shoplake_home, "run-1", [record("run-1", True, 11, minutes=1)])
-    results.write_check_results(shoplake_home, "run-2", [record("run-2", True, 22, version="older rules", minutes=2)])
-    results.write_check_results(shoplake_home, "run-3", [record("run-3", False, 33, minutes=3)])
-    assert results.last_passed_snapshots(shoplake_home, "pandera_schema") == {
-        ("prod.fct_orders", results.CHECK_VERSION): 11, ("prod.fct_orders", "older rules"): 22}
-    assert results.last_passed_snapshots(shoplake_home, "no_card_numbers") == {}
-    rows = results.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
-    assert sorted((r["run_id"], r["snapshot_id"]) for r in rows) == [("run-0", None), ("run-1", 11), ("run-2", 22), ("run-3", 33)]
+    ledger.write_check_results(shoplake_home, "run-1", [record("run-1", True, 11, minutes=1)])
+    ledger.write_check_results(shoplake_home, "run-2", [record("run-2", True, 22, version="older rules", minutes=2)])
+    ledger.write_check_results(shoplake_home, "run-3", [record("run-3", False, 33, minutes=3)])
+    assert ledger.last_passed_snapshots(shoplake_home, "pandera_schema") == {
+        ("prod.fct_orders", ledger.CHECK_VERSION): 11,
+        ("prod.fct_orders", "older rules"): 22,
+    }
+    assert ledger.last_passed_snapshots(shoplake_home, "no_card_numbers") == {}
+    rows = ledger.ensure_ledger(shoplake_home).scan().to_arrow().to_pylist()
+    assert sorted((r["run_id"], r["snapshot_id"]) for r in rows) == [
+        ("run-0", None),
+        ("run-1", 11),
+        ("run-2", 22),
+        ("run-3", 33),
+    ]
 
 
 def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
     import duckdb
     import pandera.polars as pa_pl
 
-    from orchestration.checks import pandera_batches
+    from orchestration.defs.checks import pandera_batches
 
     schema = pa_pl.DataFrameSchema(
-        {"id": pa_pl.Column(pl.Int64, pa_pl.Check.ge(1), unique=True), "shop": pa_pl.Column(pl.String),
-         "day": pa_pl.Column(pl.Int64, pa_pl.Check.in_range(1, 31))},
-        unique=["shop", "day"], name="visits", strict=True,
+        {
+            "id": pa_pl.Column(pl.Int64, pa_pl.Check.ge(1), unique=True),
+            "shop": pa_pl.Column(pl.String),
+            "day": pa_pl.Column(pl.Int64, pa_pl.Check.in_range(1, 31)),
+        },
+        unique=["shop", "day"],
+        name="visits",
+        strict=True,
     )
     con = duckdb.connect()
     # id 2 repeats across batches of 3, (a, 5) repeats, day 40 and id 0 are out of range in the 2nd/3rd batch.
@@ -226,8 +353,12 @@ def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
 
     def summary(cases):
         # pandera shows a repeated row's every column; the batched check shows its key columns
-        cases = cases.with_columns(pl.when(pl.col("check") == "multiple_fields_uniqueness").then(None)
-                                   .otherwise(pl.col("failure_case")).alias("failure_case"))
+        cases = cases.with_columns(
+            pl.when(pl.col("check") == "multiple_fields_uniqueness")
+            .then(None)
+            .otherwise(pl.col("failure_case"))
+            .alias("failure_case")
+        )
         return sorted(cases.group_by("column", "check", "failure_case").len().rows(), key=str)
 
     whole_rows, whole, _ = pandera_batches.failure_cases(con, "visits", schema, batch_rows=100)
@@ -240,19 +371,31 @@ def test_batched_pandera_validation_finds_what_whole_table_validation_finds():
     assert batched.filter(pl.col("failure_case") == "40")["index"].to_list() == [4]
     # a wrong dtype is one failure of the table, not one per batch
     assert summary(pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=3)[1]) == summary(
-        pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=100)[1])
+        pandera_batches.failure_cases(con, "wrong_type", schema, batch_rows=100)[1]
+    )
 
 
 def test_low_stock_at_exactly_fourteen_days_of_cover_is_decided_exactly():
     # Regression: 18 on hand and 36 sold in 28 days is exactly 14 days of cover; in floating point
     # the model and the check rounded it to different sides and the daily refresh at scale M failed.
     def frame(low_stock: bool) -> pl.DataFrame:
-        return pl.DataFrame({
-            "product_id": [91], "sku": ["HOM-000091"], "name": ["Candle"], "category_id": pl.Series([2], dtype=pl.Int32),
-            "is_active": [True], "quantity_on_hand": pl.Series([18], dtype=pl.Int32),
-            "reorder_point": pl.Series([5], dtype=pl.Int32), "last_restocked_at": [T0], "as_of_date": [T0.date()],
-            "units_sold_28d": [36], "avg_daily_units_28d": [36 / 28], "days_of_cover": [18 / (36 / 28)], "low_stock": [low_stock],
-        })
+        return pl.DataFrame(
+            {
+                "product_id": [91],
+                "sku": ["HOM-000091"],
+                "name": ["Candle"],
+                "category_id": pl.Series([2], dtype=pl.Int32),
+                "is_active": [True],
+                "quantity_on_hand": pl.Series([18], dtype=pl.Int32),
+                "reorder_point": pl.Series([5], dtype=pl.Int32),
+                "last_restocked_at": [T0],
+                "as_of_date": [T0.date()],
+                "units_sold_28d": [36],
+                "avg_daily_units_28d": [36 / 28],
+                "days_of_cover": [18 / (36 / 28)],
+                "low_stock": [low_stock],
+            }
+        )
 
     schema = PROD_SCHEMAS["inventory_status"]
     schema.validate(frame(low_stock=False))  # 14 days is not fewer than 14

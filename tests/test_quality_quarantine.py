@@ -18,15 +18,21 @@ import yaml
 from dagster import DagsterInstance
 
 from orchestration import query
-from orchestration.checks import quality_checks
+from orchestration.contract.quality_rules import QUARANTINE, RULES
+from orchestration.contract.schema import TABLES
+from orchestration.defs.checks import quality_checks
 from orchestration.settings import DBT_PROJECT_DIR, Settings
-from orchestration.source.quality_rules import QUARANTINE, RULES
-from orchestration.source.schema import TABLES
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS, DAYS, SEED = 600, 150, 5
-ENV = ("SHOPLAKE_SOURCE_URL", "SHOPLAKE_CATALOG_URI", "SHOPLAKE_WAREHOUSE", "SHOPLAKE_DUCKDB_PATH", "MLFLOW_TRACKING_URI")
+ENV = (
+    "SHOPLAKE_SOURCE_URL",
+    "SHOPLAKE_CATALOG_URI",
+    "SHOPLAKE_WAREHOUSE",
+    "SHOPLAKE_DUCKDB_PATH",
+    "MLFLOW_TRACKING_URI",
+)
 
 
 def run_job(selection: list[dg.AssetKey] | None = None):
@@ -35,28 +41,32 @@ def run_job(selection: list[dg.AssetKey] | None = None):
     job = defs.resolve_job_def("shoplake_all")
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
-        evaluations = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        evaluations = [
+            e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
     return result, evaluations
 
 
 def lakehouse_keys() -> list[dg.AssetKey]:
     """Everything but the ML assets: extraction and dbt (their checks come along)."""
-    from orchestration.extract.assets import extract_source_tables
-    from orchestration.transform.assets import dbt_curated_and_prod
+    from orchestration.defs.extract.assets import extract_source_tables
+    from orchestration.defs.transform.assets import dbt_curated_and_prod
 
     return sorted(extract_source_tables.keys | dbt_curated_and_prod.keys)
 
 
 @pytest.fixture(scope="module")
 def lakehouse(tmp_path_factory):
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     mp = pytest.MonkeyPatch()
     for var in ENV:
         mp.delenv(var, raising=False)
     mp.setenv("SHOPLAKE_HOME", str(tmp_path_factory.mktemp("quality")))
     settings = Settings.from_env()
-    generate_shop(ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False)
+    generate_shop(
+        ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False
+    )
     result, evaluations = run_job(lakehouse_keys())
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     yield settings, result, evaluations
@@ -103,19 +113,40 @@ def test_rules_the_generator_never_breaks_are_unit_tested(lakehouse):
     """Each quarantine rule without planted rows has a dbt unit test that expects it, and they pass."""
     settings, _, _ = lakehouse
     never_planted = {r for r, (_, action, _) in RULES.items() if action == QUARANTINE} - set(planted(settings)["rule"])
-    assert {"order_total_mismatch", "payment_amount_mismatch", "shipped_before_ordered", "return_exceeds_purchase",
-            "negative_stock", "missing_fx_rate"} <= never_planted
-    unit_tests = yaml.safe_load((DBT_PROJECT_DIR / "models" / "quarantine" / "unit_tests.yml").read_text())["unit_tests"]
+    assert {
+        "order_total_mismatch",
+        "payment_amount_mismatch",
+        "shipped_before_ordered",
+        "return_exceeds_purchase",
+        "negative_stock",
+        "missing_fx_rate",
+    } <= never_planted
+    unit_tests = yaml.safe_load((DBT_PROJECT_DIR / "models" / "quarantine" / "unit_tests.yml").read_text())[
+        "unit_tests"
+    ]
     expected_rules = {row["rule"] for t in unit_tests for row in t["expect"]["rows"]}
     assert never_planted <= expected_rules
     dbt = Path(sys.executable).parent / "dbt"
     run = subprocess.run(
-        [str(dbt), "test", "--select", "test_type:unit", "--profiles-dir", ".", "--target-path", str(settings.home / "dbt-target")],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
+        [
+            str(dbt),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(settings.home / "dbt-target"),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
         env={**os.environ, "SHOPLAKE_DUCKDB_PATH": str(settings.duckdb_path)},
     )
     assert run.returncode == 0, run.stdout[-3000:]
-    every_unit_test = sum(len(yaml.safe_load(f.read_text())["unit_tests"]) for f in DBT_PROJECT_DIR.glob("models/*/unit_tests.yml"))
+    every_unit_test = sum(
+        len(yaml.safe_load(f.read_text())["unit_tests"]) for f in DBT_PROJECT_DIR.glob("models/*/unit_tests.yml")
+    )
     assert every_unit_test > len(unit_tests)  # the marts' own (dim_customers' RFM ties) run too
     assert f"PASS={every_unit_test}" in run.stdout
 
@@ -126,7 +157,11 @@ def test_every_curated_and_prod_table_passed_its_blocking_checks(lakehouse):
     assert len(ours) == 2 * len(quality_checks.CHECKED_TABLES)
     assert all(e.blocking for e in ours)
     assert [e.asset_key.to_user_string() + ":" + e.check_name for e in ours if not e.passed] == []
-    rows = {e.asset_key.to_user_string(): e.metadata["rows_validated"].value for e in ours if e.check_name == "pandera_schema"}
+    rows = {
+        e.asset_key.to_user_string(): e.metadata["rows_validated"].value
+        for e in ours
+        if e.check_name == "pandera_schema"
+    }
     assert rows["curated/web_events"] > 10_000 and rows["prod/fct_orders"] > 500
 
 
@@ -135,25 +170,42 @@ def test_compliance_report_shows_what_the_checks_found(lakehouse):
     run_id = result.run_id
     con = query.connect(settings)
     checks = con.execute(
-        "SELECT table_name, item, status, value FROM prod.compliance_report WHERE run_id = ? AND section = 'checks'", [run_id]
+        "SELECT table_name, item, status, value FROM prod.compliance_report WHERE run_id = ? AND section = 'checks'",
+        [run_id],
     ).fetchall()
     # every check the run evaluated, except the two that judge the rebuilt report itself (they are
     # in the ledger, and in the report from its next build on)
     reported = [e for e in evaluations if e.asset_key != dg.AssetKey(["prod", "compliance_report"]) or not is_ours(e)]
-    expected = Counter((table_name(e), KINDS.get(e.check_name, "dbt_test"), "passed" if e.passed else "failed") for e in reported)
+    expected = Counter(
+        (table_name(e), KINDS.get(e.check_name, "dbt_test"), "passed" if e.passed else "failed") for e in reported
+    )
     assert {(t, i, s): v for t, i, s, v in checks} == dict(expected)
-    summary = dict(con.execute("SELECT item, value FROM prod.compliance_report WHERE run_id = ? AND section = 'summary'", [run_id]).fetchall())
+    summary = dict(
+        con.execute(
+            "SELECT item, value FROM prod.compliance_report WHERE run_id = ? AND section = 'summary'", [run_id]
+        ).fetchall()
+    )
     assert summary["checks_passed"] == len(reported) and summary["checks_failed"] == 0
     assert summary["quarantined_rows"] == planted(settings).height
     assert summary["card_numbers_found"] == 0
     masked = con.execute("SELECT count(*) FROM curated.payments WHERE card_token IS NOT NULL").fetchone()[0]
-    assert con.execute(
-        "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'masked_card_numbers' AND section = 'masking'", [run_id]
-    ).fetchone()[0] == masked > 0
-    by_rule = dict(con.execute(
-        "SELECT table_name || ':' || item, value FROM prod.compliance_report WHERE run_id = ? AND section = 'quarantine'", [run_id]
-    ).fetchall())
-    assert by_rule == {f"quarantine.{t}:{r}": n for t, r, n in planted(settings).group_by("table", "rule").len().iter_rows()}
+    assert (
+        con.execute(
+            "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'masked_card_numbers' AND section = 'masking'",
+            [run_id],
+        ).fetchone()[0]
+        == masked
+        > 0
+    )
+    by_rule = dict(
+        con.execute(
+            "SELECT table_name || ':' || item, value FROM prod.compliance_report WHERE run_id = ? AND section = 'quarantine'",
+            [run_id],
+        ).fetchall()
+    )
+    assert by_rule == {
+        f"quarantine.{t}:{r}": n for t, r, n in planted(settings).group_by("table", "rule").len().iter_rows()
+    }
 
 
 def _impossible_rule(cls, data):
@@ -165,8 +217,11 @@ def test_a_failing_blocking_check_stops_the_ml_assets_of_its_run(lakehouse, monk
     import pandera.polars as pa
 
     settings, _, _ = lakehouse
-    failing = type("FailingFctOrders", (quality_checks.PROD_SCHEMAS["fct_orders"],),
-                   {"implausibly_large": pa.dataframe_check(_impossible_rule)})
+    failing = type(
+        "FailingFctOrders",
+        (quality_checks.PROD_SCHEMAS["fct_orders"],),
+        {"implausibly_large": pa.dataframe_check(_impossible_rule)},
+    )
     monkeypatch.setitem(quality_checks.PROD_SCHEMAS, "fct_orders", failing)
 
     result, evaluations = run_job()  # the whole job, ML included
@@ -183,16 +238,21 @@ def test_a_failing_blocking_check_stops_the_ml_assets_of_its_run(lakehouse, monk
     con = query.connect(settings)
     row = con.execute(
         "SELECT value, detail FROM prod.compliance_report WHERE run_id = ? AND section = 'checks' "
-        "AND table_name = 'prod.fct_orders' AND item = 'pandera' AND status = 'failed'", [result.run_id]
+        "AND table_name = 'prod.fct_orders' AND item = 'pandera' AND status = 'failed'",
+        [result.run_id],
     ).fetchone()
     assert row[0] == 1 and "pandera_schema" in row[1]
-    assert con.execute(
-        "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'checks_failed'", [result.run_id]
-    ).fetchone()[0] == 1
+    assert (
+        con.execute(
+            "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'checks_failed'", [result.run_id]
+        ).fetchone()[0]
+        == 1
+    )
     # the report of the first run now also holds the checks that judged that run's report
     earlier = con.execute(
         "SELECT count(*) FROM prod.compliance_report WHERE run_id <> ? AND section = 'checks' "
-        "AND table_name = 'prod.compliance_report' AND item IN ('pandera', 'card_scan') AND status = 'passed'", [result.run_id]
+        "AND table_name = 'prod.compliance_report' AND item IN ('pandera', 'card_scan') AND status = 'passed'",
+        [result.run_id],
     ).fetchone()[0]
     assert earlier == 2
 
@@ -204,33 +264,80 @@ def test_a_free_item_is_legal_in_curated_and_prod_and_a_negative_price_is_not():
 
     import pandera.polars as pa
 
-    from orchestration.checks.schemas_curated import CURATED_SCHEMAS
-    from orchestration.checks.schemas_prod import PROD_SCHEMAS
+    from orchestration.defs.checks.schemas_curated import CURATED_SCHEMAS
+    from orchestration.defs.checks.schemas_prod import PROD_SCHEMAS
 
     t0 = dt.datetime(2026, 5, 1, 10, 0)
     money, money18, rate = pl.Decimal(12, 2), pl.Decimal(18, 2), pl.Decimal(18, 8)
-    line = {"order_item_id": 1, "order_id": 1, "product_id": 1, "quantity": 2, "unit_price": Decimal("0.00"),
-            "line_discount": Decimal("0.00"), "updated_at": t0, "_extracted_at": t0}
-    curated_types = {"order_item_id": pl.Int64, "order_id": pl.Int64, "product_id": pl.Int64, "quantity": pl.Int32,
-                     "unit_price": money, "line_discount": money, "updated_at": pl.Datetime("us"),
-                     "_extracted_at": pl.Datetime("us")}
-    fact = {**line, "customer_id": 1, "category_id": 1, "ordered_at": t0, "order_date": t0.date(), "status": "paid",
-            "is_cancelled": False, "channel": "web", "shipping_country": "DE", "region": "europe", "currency": "EUR",
-            "line_revenue": Decimal("0.00"), "usd_per_unit": Decimal("1.10000000"), "line_revenue_usd": Decimal("0.00"),
-            "returned_units": 0, "refund_amount": Decimal("0.00"), "refund_usd": Decimal("0.00")}
-    fact_types = {**curated_types, "customer_id": pl.Int64, "category_id": pl.Int32, "ordered_at": pl.Datetime("us"),
-                  "order_date": pl.Date, "status": pl.String, "is_cancelled": pl.Boolean, "channel": pl.String,
-                  "shipping_country": pl.String, "region": pl.String, "currency": pl.String, "line_revenue": money18,
-                  "usd_per_unit": rate, "line_revenue_usd": money18, "returned_units": pl.Int64,
-                  "refund_amount": money18, "refund_usd": money18}
+    line = {
+        "order_item_id": 1,
+        "order_id": 1,
+        "product_id": 1,
+        "quantity": 2,
+        "unit_price": Decimal("0.00"),
+        "line_discount": Decimal("0.00"),
+        "updated_at": t0,
+        "_extracted_at": t0,
+    }
+    curated_types = {
+        "order_item_id": pl.Int64,
+        "order_id": pl.Int64,
+        "product_id": pl.Int64,
+        "quantity": pl.Int32,
+        "unit_price": money,
+        "line_discount": money,
+        "updated_at": pl.Datetime("us"),
+        "_extracted_at": pl.Datetime("us"),
+    }
+    fact = {
+        **line,
+        "customer_id": 1,
+        "category_id": 1,
+        "ordered_at": t0,
+        "order_date": t0.date(),
+        "status": "paid",
+        "is_cancelled": False,
+        "channel": "web",
+        "shipping_country": "DE",
+        "region": "europe",
+        "currency": "EUR",
+        "line_revenue": Decimal("0.00"),
+        "usd_per_unit": Decimal("1.10000000"),
+        "line_revenue_usd": Decimal("0.00"),
+        "returned_units": 0,
+        "refund_amount": Decimal("0.00"),
+        "refund_usd": Decimal("0.00"),
+    }
+    fact_types = {
+        **curated_types,
+        "customer_id": pl.Int64,
+        "category_id": pl.Int32,
+        "ordered_at": pl.Datetime("us"),
+        "order_date": pl.Date,
+        "status": pl.String,
+        "is_cancelled": pl.Boolean,
+        "channel": pl.String,
+        "shipping_country": pl.String,
+        "region": pl.String,
+        "currency": pl.String,
+        "line_revenue": money18,
+        "usd_per_unit": rate,
+        "line_revenue_usd": money18,
+        "returned_units": pl.Int64,
+        "refund_amount": money18,
+        "refund_usd": money18,
+    }
     fact_types.pop("updated_at")
     fact.pop("updated_at")
 
     def frame(row: dict, types: dict) -> pl.DataFrame:
-        return pl.DataFrame([row], schema=types).select(list(PROD_SCHEMAS["fct_order_items"].to_schema().columns)
-                                                        if "line_revenue" in row else list(types))
+        return pl.DataFrame([row], schema=types).select(
+            list(PROD_SCHEMAS["fct_order_items"].to_schema().columns) if "line_revenue" in row else list(types)
+        )
 
     CURATED_SCHEMAS["order_items"].validate(frame(line, curated_types), lazy=True)
     PROD_SCHEMAS["fct_order_items"].validate(frame(fact, fact_types), lazy=True)
     with pytest.raises(pa.errors.SchemaErrors, match="unit_price"):
-        CURATED_SCHEMAS["order_items"].validate(frame({**line, "unit_price": Decimal("-0.01")}, curated_types), lazy=True)
+        CURATED_SCHEMAS["order_items"].validate(
+            frame({**line, "unit_price": Decimal("-0.01")}, curated_types), lazy=True
+        )

@@ -1,13 +1,14 @@
 """Schedules produce the right runs; the instance settings serialize lakehouse writers."""
 
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
-from orchestration import schedules
+from orchestration import policies
+from orchestration.defs import schedules
+from orchestration.settings import PROJECT_ROOT
 
 
 def test_daily_tick_requests_the_refresh_job_with_the_writer_tag():
@@ -33,7 +34,7 @@ def test_daily_refresh_scores_but_never_trains():
     graph = defs.resolve_asset_graph()
     daily = schedules.daily_refresh.selection.resolve(graph)
     weekly = schedules.weekly_retrain.selection.resolve(graph)
-    training = {k for k in graph.get_all_asset_keys() if graph.get(k).tags.get(schedules.TRAINING_TAG) == "training"}
+    training = {k for k in graph.get_all_asset_keys() if graph.get(k).tags.get(policies.TRAINING_TAG) == "training"}
     assert training, "model assets carry the training tag"
     assert not daily & training
     assert training <= weekly
@@ -42,7 +43,7 @@ def test_daily_refresh_scores_but_never_trains():
 
 
 def test_instance_settings_queue_a_second_lakehouse_writer():
-    settings = yaml.safe_load((Path(schedules.__file__).with_name("dagster.yaml")).read_text())
+    settings = yaml.safe_load((PROJECT_ROOT / "orchestration" / "dagster.yaml").read_text())
     [limit] = settings["concurrency"]["runs"]["tag_concurrency_limits"]
     assert (limit["key"], limit["value"], limit["limit"]) == ("shoplake/lakehouse", "writer", 1)
     assert settings["concurrency"]["pools"]["default_limit"] == 1
@@ -59,14 +60,19 @@ def test_every_lakehouse_writer_op_is_in_a_writer_pool():
             for key in assets_def.keys:
                 pools[key.to_user_string()] = assets_def.node_def.pool
     layers = {pool for k, pool in pools.items() if k.startswith(("raw/", "curated/", "quarantine/"))}
-    assert layers == {schedules.WRITER_POOL}
-    scoring = {"prod/churn_scores", "prod/demand_forecast", "prod/reorder_suggestions", "prod/fraud_scores",
-               "prod/high_risk_transactions"}
+    assert layers == {policies.WRITER_POOL}
+    scoring = {
+        "prod/churn_scores",
+        "prod/demand_forecast",
+        "prod/reorder_suggestions",
+        "prod/fraud_scores",
+        "prod/high_risk_transactions",
+    }
     for key in scoring:
-        assert pools[key] == schedules.table_pool(key.replace("/", ".")) == f"lakehouse_writer/{key.replace('/', '.')}"
-    assert {pools[k] for k in pools if k.startswith("prod/") and k not in scoring} == {schedules.WRITER_POOL}
+        assert pools[key] == policies.table_pool(key.replace("/", ".")) == f"lakehouse_writer/{key.replace('/', '.')}"
+    assert {pools[k] for k in pools if k.startswith("prod/") and k not in scoring} == {policies.WRITER_POOL}
     [checks] = [c for c in defs.asset_checks if c.node_def.name == "lakehouse_quality_checks"]
-    assert checks.node_def.pool == schedules.WRITER_POOL  # it writes the ledger and the compliance report
+    assert checks.node_def.pool == policies.WRITER_POOL  # it writes the ledger and the compliance report
 
 
 def test_steps_are_forked_from_a_preloaded_server_unless_told_to_spawn(monkeypatch):
@@ -82,7 +88,9 @@ def test_steps_are_forked_from_a_preloaded_server_unless_told_to_spawn(monkeypat
     monkeypatch.setenv("SHOPLAKE_STEP_START", "spawn")
     assert step_start_method() == {"spawn": {}}
     monkeypatch.setenv("SHOPLAKE_STEP_START", "fork")
-    with pytest.raises(ValueError, match="SHOPLAKE_STEP_START='fork' is not a start method: use one of forkserver, spawn"):
+    with pytest.raises(
+        ValueError, match="SHOPLAKE_STEP_START='fork' is not a start method: use one of forkserver, spawn"
+    ):
         step_start_method()
 
 
@@ -121,8 +129,10 @@ def test_processes_opening_a_new_mlflow_store_at_once_all_find_it_ready(shoplake
         "from ml_assets import tracking; from orchestration.settings import Settings; "
         "print(len(tracking.configure(Settings.from_env()).search_experiments()))"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-1500:] for _, err in outs]
     assert [out.strip() for out, _ in outs] == ["1", "1", "1", "1"]  # one store, with MLflow's Default experiment

@@ -4,21 +4,32 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from orchestration.source import schema
+from orchestration.contract import schema
 
 SCHEMA_SQL = Path(schema.__file__).with_name("schema.sql")
 
 
 def test_schema_sql_is_the_rendered_contract():
     # schema.sql is what users review; regenerate it with
-    # python -c "from orchestration.source.schema import mysql_ddl; print(mysql_ddl())" > orchestration/source/schema.sql
+    # python -c "from orchestration.contract.schema import mysql_ddl; print(mysql_ddl())" > orchestration/contract/schema.sql
     assert SCHEMA_SQL.read_text() == schema.mysql_ddl()
 
 
 def test_every_table_has_a_primary_key_and_a_millisecond_cursor():
     expected = {
-        "customers", "categories", "products", "inventory", "promotions", "orders", "order_items",
-        "payments", "shipments", "returns", "support_tickets", "web_events", "fx_rates",
+        "customers",
+        "categories",
+        "products",
+        "inventory",
+        "promotions",
+        "orders",
+        "order_items",
+        "payments",
+        "shipments",
+        "returns",
+        "support_tickets",
+        "web_events",
+        "fx_rates",
     }
     assert {t.name for t in schema.TABLES} == expected
     for t in schema.TABLES:
@@ -33,4 +44,6 @@ def test_money_is_exact_and_booleans_are_booleans():
 
 
 def test_only_payments_carry_a_card_number_column():
-    assert [(t.name, c.name) for t in schema.TABLES for c in t.columns if c.card_number] == [("payments", "card_number")]
+    assert [(t.name, c.name) for t in schema.TABLES for c in t.columns if c.card_number] == [
+        ("payments", "card_number")
+    ]

@@ -17,8 +17,8 @@ from decimal import Decimal
 import pymysql
 import pytest
 
+from orchestration.contract import schema
 from orchestration.settings import Settings
-from orchestration.source import schema
 from tests.conftest import MARIADB, scratch_mariadb
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
@@ -81,8 +81,12 @@ def fuzz_values(table: schema.Table, column: schema.Column, zero_dates: bool) ->
     elif t == "DATE":
         values += [*zero_date, *partial, "1000-01-01", "9999-12-31"]
     elif t == "DATETIME(3)":
-        values += [*(d + " 00:00:00" for d in zero_date), *(d + " 12:00:00" for d in partial),
-                   "1000-01-01 00:00:00.000", "9999-12-31 23:59:59.999"]
+        values += [
+            *(d + " 00:00:00" for d in zero_date),
+            *(d + " 12:00:00" for d in partial),
+            "1000-01-01 00:00:00.000",
+            "9999-12-31 23:59:59.999",
+        ]
         if column.name == "updated_at":
             values.append(FUTURE)
     if (table.name, column.name) in FOREIGN_KEYS:
@@ -161,7 +165,7 @@ def source_keys(con) -> dict[str, int]:
 
 @pytest.fixture
 def fuzzed_shop(shoplake_home, monkeypatch):
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     with scratch_mariadb("shoplake_fuzz") as (name, url):
         monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
@@ -187,7 +191,8 @@ def build_and_reconcile(settings: Settings, con, zero_dates: bool, plant: bool =
     result, checks = run_job("daily_refresh")
     failed_checks = {
         f"{c.asset_key.to_user_string()}:{c.check_name}": {k: getattr(v, "value", v) for k, v in c.metadata.items()}
-        for c in checks if not c.passed
+        for c in checks
+        if not c.passed
     }
     assert failed_checks == {}
     assert result.success, [e.message for e in result.all_events if e.is_failure]

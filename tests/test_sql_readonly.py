@@ -22,8 +22,16 @@ def lakehouse(shoplake_home):
     for ns in ("raw", "curated", "quarantine", "prod"):
         catalog.create_namespace_if_not_exists(ns)
         table = load_or_create(catalog, f"{ns}.orders", SCHEMA)
-        table.append(pa.table({"order_id": [1, 2, 3], "total": [10.0, 20.5, 7.25],
-                               "email": [f"{ns}-a@example.com", "b@example.com", "c@example.com"]}, schema=SCHEMA))
+        table.append(
+            pa.table(
+                {
+                    "order_id": [1, 2, 3],
+                    "total": [10.0, 20.5, 7.25],
+                    "email": [f"{ns}-a@example.com", "b@example.com", "c@example.com"],
+                },
+                schema=SCHEMA,
+            )
+        )
     con = duckdb.connect(str(shoplake_home.duckdb_path))
     con.execute("CREATE SCHEMA prod; CREATE TABLE prod.fct_orders AS SELECT 1 AS order_id, 10.0 AS total")
     con.close()
@@ -33,11 +41,16 @@ def lakehouse(shoplake_home):
 def state(settings) -> tuple[dict, dict]:
     """Every table's current snapshot and every file's checksum under the home's lakehouse."""
     catalog = load_catalog(settings)
-    snapshots = {f"{ns}.orders": catalog.load_table(f"{ns}.orders").current_snapshot().snapshot_id
-                 for ns in ("raw", "curated", "quarantine", "prod")}
+    snapshots = {
+        f"{ns}.orders": catalog.load_table(f"{ns}.orders").current_snapshot().snapshot_id
+        for ns in ("raw", "curated", "quarantine", "prod")
+    }
     root = settings.duckdb_path.parent
-    files = {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(root.rglob("*")) if p.is_file() and "duckdb_extensions" not in p.parts}
+    files = {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "duckdb_extensions" not in p.parts
+    }
     return snapshots, files
 
 
@@ -47,9 +60,11 @@ def refused(settings) -> list[tuple[str, str]]:
     data_file = next(iter(prod.scan().plan_files())).file.file_path
     raw = catalog.load_table("raw.orders").metadata_location
     return [
-        (f"COPY (SELECT 42 AS order_id, 0.0 AS total, 'x' AS email) TO '{data_file}' "
-         "(FORMAT parquet, USE_TMP_FILE false)",
-         "COPY is not allowed"),
+        (
+            f"COPY (SELECT 42 AS order_id, 0.0 AS total, 'x' AS email) TO '{data_file}' "
+            "(FORMAT parquet, USE_TMP_FILE false)",
+            "COPY is not allowed",
+        ),
         (f"COPY prod.orders TO '{settings.home}/out.csv'", "COPY is not allowed"),
         (f"ATTACH '{settings.duckdb_path}' AS w", "ATTACH is not allowed"),
         ("INSTALL httpfs", "INSTALL is not allowed"),

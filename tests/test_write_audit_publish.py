@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterInstance
 
 from orchestration import query
-from orchestration.checks import audit
+from orchestration.defs.checks import audit
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import AUDIT_BRANCH, load_catalog, staged_snapshot
 from orchestration.settings import Settings
@@ -26,8 +26,8 @@ FALSIFIED_BY = 1000  # one order's USD value, multiplied: its total no longer ad
 def lakehouse_run(instance: DagsterInstance):
     """Extraction and dbt with their checks (the quality checks come along); no ML."""
     from orchestration.definitions import defs
-    from orchestration.extract.assets import extract_source_tables
-    from orchestration.transform.assets import dbt_curated_and_prod
+    from orchestration.defs.extract.assets import extract_source_tables
+    from orchestration.defs.transform.assets import dbt_curated_and_prod
 
     selection = sorted(extract_source_tables.keys | dbt_curated_and_prod.keys)
     job = defs.resolve_job_def("shoplake_all")
@@ -76,7 +76,7 @@ def current_snapshots(settings: Settings) -> dict[str, int]:
 
 @pytest.fixture
 def shop(shoplake_home):
-    from orchestration.source.generate import ShopConfig, generate_shop
+    from demo_shop.generate import ShopConfig, generate_shop
 
     config = ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED)
     generate_shop(config, shoplake_home.source_url, shoplake_home.truth_dir, progress=False)
@@ -84,8 +84,8 @@ def shop(shoplake_home):
 
 
 def test_a_falsified_table_stays_unpublished_until_a_good_run_and_a_passing_run_publishes(shop, monkeypatch):
-    from orchestration.source.simulate import simulate_shop
-    from orchestration.transform import assets
+    from demo_shop.simulate import simulate_shop
+    from orchestration.defs.transform import assets
 
     settings = shop
     with DagsterInstance.ephemeral() as instance:

@@ -8,7 +8,7 @@
           ...
       ]) }}
 
-  A check is a dict: rule (a name of orchestration/source/quality_rules.py), when (a SQL condition
+  A check is a dict: rule (a name of orchestration/contract/quality_rules.py), when (a SQL condition
   on the row that means "broken") and shown (a SQL text expression naming the offending value).
   The helpers below cover what the MySQL schema cannot enforce: a NULL where the business needs a
   value (zero dates are read as NULL), a value outside a vocabulary or a format (non-strict MySQL

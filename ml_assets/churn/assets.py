@@ -2,7 +2,6 @@
 gate it (the blocking check ``churn_challenger_beats_champion``), promote it (``ml/churn_promotion``),
 then score every customer with ``@champion`` (``prod/churn_scores``)."""
 
-
 import time
 from dataclasses import replace
 
@@ -11,20 +10,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import TRAINING
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.churn import features as F
 from ml_assets.errors import MalformedFrame
 from ml_assets.hyperparameters import CHURN_XGBOOST, ClassifierXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.publish import write_table
+from orchestration.policies import TRAINING
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
-from orchestration.transform.publish import write_table
 
 # The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
-FAMILY = registry.Family(name="churn", model_name="shoplake_churn", metric="roc_auc", higher_is_better=True, margin=0.002)
+FAMILY = registry.Family(
+    name="churn", model_name="shoplake_churn", metric="roc_auc", higher_is_better=True, margin=0.002
+)
 # Risk tiers by odds relative to the shop's base rate (the champion's holdout churn rate): high when
 # a customer's odds of churning are at least TIER_ODDS_RATIO times the shop's, low at most 1/ratio.
 TIER_ODDS_RATIO = 2.0
@@ -40,7 +41,9 @@ class ChurnTrainingConfig(dg.Config):
     learning_rate: float = CHURN_XGBOOST.learning_rate
 
     def xgboost_params(self) -> ClassifierXGBoostParams:
-        return replace(CHURN_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+        return replace(
+            CHURN_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate
+        )
 
 
 def _champion_on_backtest(client, data: "T.ChurnData", log) -> tuple[str | None, float | None, np.ndarray | None]:
@@ -95,10 +98,15 @@ def _train(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, setti
     if champion_p is not None:
         scores[f"champion v{champion_at}"] = champion_p
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
-    params = {"horizon_days": data.horizon_days, "train_cutoffs": ",".join(map(str, data.train_cutoffs)),
-              "holdout_cutoff": str(data.holdout_cutoff), "train_rows": len(data.train),
-              "holdout_rows": len(data.holdout), "seed": config.seed,
-              "backtest_cutoffs": ",".join(str(w.holdout_cutoff) for w in data.windows)}
+    params = {
+        "horizon_days": data.horizon_days,
+        "train_cutoffs": ",".join(map(str, data.train_cutoffs)),
+        "holdout_cutoff": str(data.holdout_cutoff),
+        "train_rows": len(data.train),
+        "holdout_rows": len(data.holdout),
+        "seed": config.seed,
+        "backtest_cutoffs": ",".join(str(w.holdout_cutoff) for w in data.windows),
+    }
     example = data.holdout[F.FEATURES].head(5)
     runs = {}
     for name, cand in result.candidates.items():
@@ -113,19 +121,52 @@ def _train(context: dg.AssetExecutionContext, config: ChurnTrainingConfig, setti
             cand_params.update(config.xgboost_params().__dict__)
         started = time.perf_counter()
         runs[name] = tracking.log_candidate(
-            experiment_id, f"churn_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
-            cand.pipeline, example, cand.pipeline.predict_proba(example)[:, 1], figures,
+            experiment_id,
+            f"churn_{name}",
+            {**tags, "candidate": name},
+            cand_params,
+            cand.metrics,
+            cand.pipeline,
+            example,
+            cand.pipeline.predict_proba(example)[:, 1],
+            figures,
         )
         context.log.info(f"logged churn candidate {name} to MLflow in {time.perf_counter() - started:.1f}s")
     best = result.best
     others = {T.NO_SKILL: T.NO_SKILL_AUC, **{n: result.score(n) for n in result.candidates if n != best}}
-    version = registry.register_challenger(client, FAMILY, runs[best].model_uri, result.score(best), others,
-                                           champion_score, champion_at, tags, candidate=best, reference=T.NO_SKILL,
-                                           windows=len(data.windows))
-    decision = registry.decide(FAMILY, result.score(best), others, champion_score, champion_at,
-                               reference=T.NO_SKILL, candidate=best, windows=len(data.windows))
-    rows = [{"model": n, "backtest_roc_auc": result.score(n), **{f"window_{i}": a for i, a in enumerate(result.backtest[n])},
-             **c.metrics, "seconds": result.seconds[n]} for n, c in result.candidates.items()]
+    version = registry.register_challenger(
+        client,
+        FAMILY,
+        runs[best].model_uri,
+        result.score(best),
+        others,
+        champion_score,
+        champion_at,
+        tags,
+        candidate=best,
+        reference=T.NO_SKILL,
+        windows=len(data.windows),
+    )
+    decision = registry.decide(
+        FAMILY,
+        result.score(best),
+        others,
+        champion_score,
+        champion_at,
+        reference=T.NO_SKILL,
+        candidate=best,
+        windows=len(data.windows),
+    )
+    rows = [
+        {
+            "model": n,
+            "backtest_roc_auc": result.score(n),
+            **{f"window_{i}": a for i, a in enumerate(result.backtest[n])},
+            **c.metrics,
+            "seconds": result.seconds[n],
+        }
+        for n, c in result.candidates.items()
+    ]
     if champion_score is not None:
         rows.append({"model": f"champion v{champion_at}", "backtest_roc_auc": champion_score})
     context.log.info(f"registered `{FAMILY.model_name}` v{version.version} ({best}) as challenger: {decision.reason}")
@@ -206,16 +247,28 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     scores, version, _ = score_customers(settings)
-    published = write_table(load_catalog(settings), "prod.churn_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id)
+    published = write_table(
+        load_catalog(settings),
+        "prod.churn_scores",
+        pa.Table.from_pandas(scores, preserve_index=False),
+        context.run.run_id,
+    )
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     low, high = tier_bounds(scores.attrs["base_rate"])
-    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
-                            f"{len(scores)} customers, {int(tiers['high'])} high risk (probability >= {high:.3f})")
+    registry.record_scoring(
+        settings,
+        context.run.run_id,
+        FAMILY,
+        version,
+        f"{len(scores)} customers, {int(tiers['high'])} high risk (probability >= {high:.3f})",
+    )
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scores),
             "model_version": version,
-            "risk_tiers": dg.MetadataValue.md(reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])),
+            "risk_tiers": dg.MetadataValue.md(
+                reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])
+            ),
             "tier_bounds": f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {scores.attrs['base_rate']:.3f})",
             "mean_churn_probability": round(float(scores["churn_probability"].mean()), 4),
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),

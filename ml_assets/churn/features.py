@@ -58,8 +58,14 @@ RECENCY_FEATURES = ["recency_days"]  # the simplest baseline: counting days sinc
 PRIOR_ORDERS = 1.0
 DROPOUT_PRIOR = 0.5
 
-TABLES = ["prod.fct_orders", "prod.fct_order_items", "prod.dim_customers", "curated.support_tickets",
-          "curated.returns", "curated.web_events"]
+TABLES = [
+    "prod.fct_orders",
+    "prod.fct_order_items",
+    "prod.dim_customers",
+    "curated.support_tickets",
+    "curated.returns",
+    "curated.web_events",
+]
 HORIZON_QUANTILE = 0.8
 HORIZON_BOUNDS = (28, 120)
 CUTOFF_STEP_DAYS = 28

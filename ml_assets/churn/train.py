@@ -47,8 +47,18 @@ CALIBRATION_FOLDS = 3
 
 def _linear(features: list[str], seed: int) -> Pipeline:
     prep = ColumnTransformer(
-        [("num", Pipeline([("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                           ("scale", StandardScaler())]), features)],
+        [
+            (
+                "num",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                features,
+            )
+        ],
         verbose_feature_names_out=False,
     )
     return Pipeline([("prep", prep), ("model", LogisticRegression(max_iter=1000, random_state=seed))])
@@ -71,7 +81,11 @@ def xgboost_pipeline(seed: int, params: XGBoostParams = CHURN_XGBOOST) -> Pipeli
         verbose_feature_names_out=False,
     )
     model = XGBClassifier(
-        **params.__dict__, random_state=seed, n_jobs=XGBOOST_THREADS, tree_method="hist", eval_metric="logloss",
+        **params.__dict__,
+        random_state=seed,
+        n_jobs=XGBOOST_THREADS,
+        tree_method="hist",
+        eval_metric="logloss",
     )
     return Pipeline([("prep", prep), ("model", model)])
 
@@ -176,8 +190,12 @@ def load_data(con, horizon_days: int | None = None, windows: int = BACKTEST_WIND
 
     out = []
     for i, (train_cutoffs, holdout_cutoff) in enumerate(origins):
-        window = Window(train_cutoffs, holdout_cutoff, pd.concat([at(c) for c in train_cutoffs], ignore_index=True),
-                        at(holdout_cutoff))
+        window = Window(
+            train_cutoffs,
+            holdout_cutoff,
+            pd.concat([at(c) for c in train_cutoffs], ignore_index=True),
+            at(holdout_cutoff),
+        )
         problem = _too_small(window)
         if problem and i == 0:
             raise InsufficientData(problem)
@@ -226,14 +244,18 @@ def fit_candidates(data: ChurnData, seed: int, params: XGBoostParams = CHURN_XGB
         out.candidates[name].metrics["backtest_roc_auc"] = float(np.mean(aucs))
         out.seconds[name] = round(time.perf_counter() - started, 2)
         if log is not None:
-            log.info(f"churn candidate {name}: ROC-AUC {np.mean(aucs):.4f} over {len(aucs)} windows "
-                     f"({', '.join(f'{a:.4f}' for a in aucs)}) in {out.seconds[name]:.1f}s")
+            log.info(
+                f"churn candidate {name}: ROC-AUC {np.mean(aucs):.4f} over {len(aucs)} windows "
+                f"({', '.join(f'{a:.4f}' for a in aucs)}) in {out.seconds[name]:.1f}s"
+            )
     return out
 
 
 def backtest_model(model, data: ChurnData) -> list[float]:
     """An already fitted model (the champion) on the same windows."""
-    return [float(roc_auc_score(w.holdout["churned"].astype(int), predict_proba(model, w.holdout))) for w in data.windows]
+    return [
+        float(roc_auc_score(w.holdout["churned"].astype(int), predict_proba(model, w.holdout))) for w in data.windows
+    ]
 
 
 def predict_proba(model, frame: pd.DataFrame) -> np.ndarray:

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.forecasting import features as F
 from ml_assets.hyperparameters import FORECAST_BACKTEST_STEP_DAYS, FORECAST_BACKTEST_WINDOWS, FORECAST_HORIZON_DAYS
 from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.publish import write_table
+from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
-from orchestration.transform.publish import write_table
 
 # The training module (pandas, scikit-learn) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
@@ -26,8 +26,13 @@ from orchestration.transform.publish import write_table
 if TYPE_CHECKING:
     from ml_assets.forecasting.model import DemandForecaster
 
-FAMILY = registry.Family(name="forecasting", model_name="shoplake_demand_forecast", metric="mase_category",
-                         higher_is_better=False, margin=0.005)
+FAMILY = registry.Family(
+    name="forecasting",
+    model_name="shoplake_demand_forecast",
+    metric="mase_category",
+    higher_is_better=False,
+    margin=0.005,
+)
 # Reorder policy: an order placed today arrives after LEAD_TIME_DAYS and must last until the next
 # review, REVIEW_PERIOD_DAYS later; safety stock covers the 95% upper bound of lead-time demand.
 LEAD_TIME_DAYS = 7
@@ -75,14 +80,14 @@ def _input_example(data: "T.ForecastData") -> pd.DataFrame:
     f"the selection and each baseline to MLflow and registers the best on the gate's windows as "
     f"`{FAMILY.model_name}@challenger`. Skips, with the reason, when the history is too short to backtest.",
 )
-def forecasting_model(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
-                      lakehouse: LakehouseResource):
+def forecasting_model(context: dg.AssetExecutionContext, config: ForecastTrainingConfig, lakehouse: LakehouseResource):
     settings = lakehouse.settings()
     yield from registry.train_or_skip(context, FAMILY, settings, lambda: _train(context, config, settings))
 
 
-def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
-           settings: Settings) -> dg.MaterializeResult:
+def _train(
+    context: dg.AssetExecutionContext, config: ForecastTrainingConfig, settings: Settings
+) -> dg.MaterializeResult:
     from ml_assets.forecasting import train as T
 
     con, lineage = lakehouse_data.open_tables(settings, [t for t in F.TABLES if t != "prod.inventory_status"])
@@ -103,9 +108,14 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
 
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
-    params = {"horizon_days": T.HORIZON, "holdout_origin": str(data.origin.date()), "series": series,
-              "top_products": ",".join(map(str, data.products)), "backtest_windows": config.n_windows,
-              "backtest_step_days": config.step_days}
+    params = {
+        "horizon_days": T.HORIZON,
+        "holdout_origin": str(data.origin.date()),
+        "series": series,
+        "top_products": ",".join(map(str, data.products)),
+        "backtest_windows": config.n_windows,
+        "backtest_step_days": config.step_days,
+    }
     example = _input_example(data)
     names = _series_names(data.history["series_id"].unique(), _category_names(con))
     plotted = [s for s in sorted(names) if s.startswith("category:") and s.endswith(":units")][:PLOTTED_SERIES]
@@ -118,55 +128,119 @@ def _train(context: dg.AssetExecutionContext, config: ForecastTrainingConfig,
         per = latest_rows[latest_rows["forecaster"] == name].set_index("series_id")
         figures = {
             "forecast_vs_actuals": reporting.forecast_figure(data.history, hold, plotted, f"{name}: holdout", names),
-            "mase_by_series": reporting.bar_figure([names[s] for s in cats], {
-                n: latest_rows[latest_rows["forecaster"] == n].set_index("series_id").loc[cats, "mase"].tolist()
-                for n in (name, T.NAIVE_REFERENCE) if n in result.forecasters}, f"{name}: holdout MASE", "MASE"),
+            "mase_by_series": reporting.bar_figure(
+                [names[s] for s in cats],
+                {
+                    n: latest_rows[latest_rows["forecaster"] == n].set_index("series_id").loc[cats, "mase"].tolist()
+                    for n in (name, T.NAIVE_REFERENCE)
+                    if n in result.forecasters
+                },
+                f"{name}: holdout MASE",
+                "MASE",
+            ),
         }
         if name == T.SELECTED:
             chosen = per["model"].value_counts().sort_index()
             figures["model_selection"] = reporting.bar_figure(
-                list(chosen.index), {"series": [int(v) for v in chosen]}, "candidate chosen per series", "series")
+                list(chosen.index), {"series": [int(v) for v in chosen]}, "candidate chosen per series", "series"
+            )
         runs[name] = tracking.log_candidate(
-            experiment_id, f"forecasting_{name}", {**tags, "candidate": name}, {**params, "candidate": name},
-            result.metrics[name], model, example, model.predict(example), figures,
+            experiment_id,
+            f"forecasting_{name}",
+            {**tags, "candidate": name},
+            {**params, "candidate": name},
+            result.metrics[name],
+            model,
+            example,
+            model.predict(example),
+            figures,
         )
         context.log.info(f"logged {name} to MLflow (run {runs[name].run_id})")
-    context.log.info(f"{len(runs)} forecasters logged with their plots in {time.perf_counter() - logging_started:.1f} s "
-                     f"({time.process_time() - logging_cpu:.1f} s CPU)")
+    context.log.info(
+        f"{len(runs)} forecasters logged with their plots in {time.perf_counter() - logging_started:.1f} s "
+        f"({time.process_time() - logging_cpu:.1f} s CPU)"
+    )
     scores = {n: m[FAMILY.metric] for n, m in result.metrics.items()}
     best = T.best(result, FAMILY.metric)
     others = {n: v for n, v in scores.items() if n != best}
-    version = registry.register_challenger(client, FAMILY, runs[best].model_uri, scores[best], others,
-                                           champion_score, champion_at, tags, candidate=best,
-                                           reference=T.NAIVE_REFERENCE, windows=len(data.origins()))
-    summary = [{"forecaster": n, **{k: v for k, v in m.items()
-                                    if k.startswith(("category_", "latest_category")) or k.endswith("mase_category")}}
-               for n, m in result.metrics.items()]
+    version = registry.register_challenger(
+        client,
+        FAMILY,
+        runs[best].model_uri,
+        scores[best],
+        others,
+        champion_score,
+        champion_at,
+        tags,
+        candidate=best,
+        reference=T.NAIVE_REFERENCE,
+        windows=len(data.origins()),
+    )
+    summary = [
+        {
+            "forecaster": n,
+            **{
+                k: v
+                for k, v in m.items()
+                if k.startswith(("category_", "latest_category")) or k.endswith("mase_category")
+            },
+        }
+        for n, m in result.metrics.items()
+    ]
     if champion_score is not None:
         summary.append({"forecaster": f"champion v{champion_at}", "mase_category": champion_score})
     selected = latest_rows[latest_rows["forecaster"] == T.SELECTED]
-    context.log.info(f"registered {best} as `{FAMILY.model_name}` v{version.version} (challenger): {FAMILY.metric} "
-                     f"{scores[best]:.4f} over {len(data.origins())} gate windows")
-    return dg.MaterializeResult(metadata={
-        "challenger_version": version.version,
-        "challenger_candidate": best,
-        "holdout_origin": str(data.origin.date()),
-        "gate_windows": len(data.origins()),
-        "series": series,
-        **{f"{best}_{k}": v for k, v in result.metrics[best].items()
-           if k in ("mase_category", "latest_mase_category", "backtest_mase_category", "category_units_mase",
-                    "category_units_bias", "category_coverage_80", "category_coverage_95")},
-        "backtest_windows": result.forecasters[T.SELECTED].validation_windows_,
-        "training_seconds": round(fit_seconds, 2),
-        "training_cpu_seconds": round(fit_cpu, 2),
-        "models_chosen": dg.MetadataValue.json({str(k): int(v) for k, v in selected["model"].value_counts().items()}),
-        "metrics": dg.MetadataValue.md(reporting.md_table(summary, 3)),
-        "per_series": dg.MetadataValue.md(reporting.md_table(
-            [{"series": names[r.series_id], "model": r.model, "backtest_mase": r.backtest_mase,
-              "holdout_mase": r.mase, "bias": r.bias} for r in selected.itertuples()], 3)),
-        "mlflow_run_id": runs[best].run_id,
-        **runs[best].plot_metadata,
-    })
+    context.log.info(
+        f"registered {best} as `{FAMILY.model_name}` v{version.version} (challenger): {FAMILY.metric} "
+        f"{scores[best]:.4f} over {len(data.origins())} gate windows"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "challenger_version": version.version,
+            "challenger_candidate": best,
+            "holdout_origin": str(data.origin.date()),
+            "gate_windows": len(data.origins()),
+            "series": series,
+            **{
+                f"{best}_{k}": v
+                for k, v in result.metrics[best].items()
+                if k
+                in (
+                    "mase_category",
+                    "latest_mase_category",
+                    "backtest_mase_category",
+                    "category_units_mase",
+                    "category_units_bias",
+                    "category_coverage_80",
+                    "category_coverage_95",
+                )
+            },
+            "backtest_windows": result.forecasters[T.SELECTED].validation_windows_,
+            "training_seconds": round(fit_seconds, 2),
+            "training_cpu_seconds": round(fit_cpu, 2),
+            "models_chosen": dg.MetadataValue.json(
+                {str(k): int(v) for k, v in selected["model"].value_counts().items()}
+            ),
+            "metrics": dg.MetadataValue.md(reporting.md_table(summary, 3)),
+            "per_series": dg.MetadataValue.md(
+                reporting.md_table(
+                    [
+                        {
+                            "series": names[r.series_id],
+                            "model": r.model,
+                            "backtest_mase": r.backtest_mase,
+                            "holdout_mase": r.mase,
+                            "bias": r.bias,
+                        }
+                        for r in selected.itertuples()
+                    ],
+                    3,
+                )
+            ),
+            "mlflow_run_id": runs[best].run_id,
+            **runs[best].plot_metadata,
+        }
+    )
 
 
 def _champion_score(champion, version, data: "T.ForecastData", log) -> float:
@@ -176,8 +250,10 @@ def _champion_score(champion, version, data: "T.ForecastData", log) -> float:
     from ml_assets.forecasting import train as T
 
     if not hasattr(champion, "group_quantiles_"):  # fitted before the conformal backtest existed
-        log.warning(f"champion v{version} was saved by an earlier forecaster that this code cannot run; "
-                    "the challenger replaces it")
+        log.warning(
+            f"champion v{version} was saved by an earlier forecaster that this code cannot run; "
+            "the challenger replaces it"
+        )
         return float("inf")
     return T.score_on_windows(champion, data)
 
@@ -187,8 +263,9 @@ forecasting_promotion = registry.promotion_asset(FAMILY)
 
 
 def _schema(columns: dict[str, tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=text)
-                                   for name, (kind, text) in columns.items()])
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, kind, description=text) for name, (kind, text) in columns.items()]
+    )
 
 
 _INTERVALS = "bound of the {}% prediction interval (conformal: from the chosen model's backtest errors)"
@@ -209,8 +286,11 @@ DEMAND_FORECAST_COLUMNS = {
     "revenue_usd_hi80": ("double", "upper " + _INTERVALS.format(80)),
     "revenue_usd_lo95": ("double", "lower " + _INTERVALS.format(95)),
     "revenue_usd_hi95": ("double", "upper " + _INTERVALS.format(95)),
-    "units_model": ("string", "candidate chosen for this series' units by the rolling-origin backtest "
-                    "(seasonal_naive, window_mean, seasonal_window_mean, ets)"),
+    "units_model": (
+        "string",
+        "candidate chosen for this series' units by the rolling-origin backtest "
+        "(seasonal_naive, window_mean, seasonal_window_mean, ets)",
+    ),
     "revenue_usd_model": ("string", "candidate chosen for this series' revenue"),
     "forecast_origin": ("date", "last day of sales history the forecast starts from"),
     "model_version": ("string", f"version of `{FAMILY.model_name}` that forecast (the champion)"),
@@ -244,24 +324,48 @@ def _forecast_table(pred: pd.DataFrame, model: "DemandForecaster", origin, versi
     parts = pred["series_id"].str.split(":", expand=True)
     pred = pred.assign(level=parts[0], key=parts[1].astype("int64"), measure=parts[2])
     pred["model"] = [model.selection_.get(s) or model._default_candidate() for s in pred["series_id"]]
-    wide = pred.pivot_table(index=["level", "key", "date"], columns="measure",
-                            values=["forecast", "lo80", "hi80", "lo95", "hi95"], aggfunc="first")
+    wide = pred.pivot_table(
+        index=["level", "key", "date"],
+        columns="measure",
+        values=["forecast", "lo80", "hi80", "lo95", "hi95"],
+        aggfunc="first",
+    )
     wide.columns = [f"{m}{'' if v == 'forecast' else '_' + v}" for v, m in wide.columns]
     chosen = pred.pivot_table(index=["level", "key", "date"], columns="measure", values="model", aggfunc="first")
     out = wide.join(chosen.add_suffix("_model")).reset_index()
     category_of = hist.groupby("series_id")["category_id"].first()
-    out["category_id"] = [k if lvl == "category" else int(category_of[F.series_id("product", k, "units")])
-                          for lvl, k in zip(out["level"], out["key"])]
+    out["category_id"] = [
+        k if lvl == "category" else int(category_of[F.series_id("product", k, "units")])
+        for lvl, k in zip(out["level"], out["key"])
+    ]
     out["product_id"] = [None if lvl == "category" else k for lvl, k in zip(out["level"], out["key"])]
     out["category_name"] = out["category_id"].map(categories)
     out["forecast_origin"] = origin.date()
     out["forecast_date"] = out["date"].dt.date
     out["horizon_day"] = (out["date"] - origin).dt.days.astype("int64")
     out["model_version"] = str(version)
-    cols = ["level", "category_id", "category_name", "product_id", "forecast_date", "horizon_day",
-            "units", "units_lo80", "units_hi80", "units_lo95", "units_hi95",
-            "revenue_usd", "revenue_usd_lo80", "revenue_usd_hi80", "revenue_usd_lo95", "revenue_usd_hi95",
-            "units_model", "revenue_usd_model", "forecast_origin", "model_version"]
+    cols = [
+        "level",
+        "category_id",
+        "category_name",
+        "product_id",
+        "forecast_date",
+        "horizon_day",
+        "units",
+        "units_lo80",
+        "units_hi80",
+        "units_lo95",
+        "units_hi95",
+        "revenue_usd",
+        "revenue_usd_lo80",
+        "revenue_usd_hi80",
+        "revenue_usd_lo95",
+        "revenue_usd_hi95",
+        "units_model",
+        "revenue_usd_model",
+        "forecast_origin",
+        "model_version",
+    ]
     out = out[cols].sort_values(["level", "category_id", "product_id", "forecast_date"], na_position="first")
     out["product_id"] = out["product_id"].astype("Int64")
     return out.reset_index(drop=True)
@@ -281,22 +385,33 @@ def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     table, version = forecast_demand(settings)
-    published = write_table(load_catalog(settings), "prod.demand_forecast",
-                            pa.Table.from_pandas(table, preserve_index=False), context.run.run_id)
+    published = write_table(
+        load_catalog(settings),
+        "prod.demand_forecast",
+        pa.Table.from_pandas(table, preserve_index=False),
+        context.run.run_id,
+    )
     cat = table[table["level"] == "category"].groupby("category_name")[["units", "revenue_usd"]].sum().reset_index()
     chosen = _models_chosen(table)
-    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
-                            f"{len(table)} rows, {T.HORIZON} days from {table['forecast_origin'].iloc[0]}; models "
-                            + ", ".join(f"{k} x{v}" for k, v in chosen.items()))
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": len(table),
-        "model_version": version,
-        "forecast_origin": str(table["forecast_origin"].iloc[0]),
-        "dagster/column_schema": _schema(DEMAND_FORECAST_COLUMNS),
-        "models_chosen": dg.MetadataValue.json(chosen),
-        f"next_{T.HORIZON}_days_by_category": dg.MetadataValue.md(reporting.md_table(cat.to_dict("records"), 1)),
-        "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
-    })
+    registry.record_scoring(
+        settings,
+        context.run.run_id,
+        FAMILY,
+        version,
+        f"{len(table)} rows, {T.HORIZON} days from {table['forecast_origin'].iloc[0]}; models "
+        + ", ".join(f"{k} x{v}" for k, v in chosen.items()),
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "model_version": version,
+            "forecast_origin": str(table["forecast_origin"].iloc[0]),
+            "dagster/column_schema": _schema(DEMAND_FORECAST_COLUMNS),
+            "models_chosen": dg.MetadataValue.json(chosen),
+            f"next_{T.HORIZON}_days_by_category": dg.MetadataValue.md(reporting.md_table(cat.to_dict("records"), 1)),
+            "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
+        }
+    )
 
 
 def reorder_table(inventory: pd.DataFrame, forecast: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
@@ -316,16 +431,18 @@ def reorder_table(inventory: pd.DataFrame, forecast: pd.DataFrame, shares: pd.Da
     for product_id, part in daily.sort_values("forecast_date").groupby("product_id"):
         mean = part["units"].to_numpy()
         dev = np.maximum(part["units_hi95"].to_numpy() - mean, 0.0)
-        rows.append({
-            "product_id": int(product_id),
-            "forecast_source": part["source"].iloc[0],
-            "forecast_units_28d": float(mean.sum()),
-            "forecast_daily_units": float(mean.mean()),
-            "lead_time_demand": float(mean[:LEAD_TIME_DAYS].sum()),
-            "safety_stock": float(np.sqrt((dev[:LEAD_TIME_DAYS] ** 2).sum())),
-            "cover_demand": float(mean[: LEAD_TIME_DAYS + REVIEW_PERIOD_DAYS].sum()),
-            "cumulative": np.cumsum(mean),
-        })
+        rows.append(
+            {
+                "product_id": int(product_id),
+                "forecast_source": part["source"].iloc[0],
+                "forecast_units_28d": float(mean.sum()),
+                "forecast_daily_units": float(mean.mean()),
+                "lead_time_demand": float(mean[:LEAD_TIME_DAYS].sum()),
+                "safety_stock": float(np.sqrt((dev[:LEAD_TIME_DAYS] ** 2).sum())),
+                "cover_demand": float(mean[: LEAD_TIME_DAYS + REVIEW_PERIOD_DAYS].sum()),
+                "cumulative": np.cumsum(mean),
+            }
+        )
     per = pd.DataFrame(rows)
     out = inventory.merge(per, on="product_id", how="left")
 
@@ -335,17 +452,35 @@ def reorder_table(inventory: pd.DataFrame, forecast: pd.DataFrame, shares: pd.Da
         beyond = np.flatnonzero(cumulative > on_hand)
         return float(beyond[0]) if len(beyond) else float(on_hand / daily_mean)
 
-    out["forecast_days_of_cover"] = [cover(q, c, d) for q, c, d in
-                                     zip(out["quantity_on_hand"], out["cumulative"], out["forecast_daily_units"])]
-    out["reorder_point_units"] = np.ceil(out["lead_time_demand"].fillna(0) + out["safety_stock"].fillna(0)).astype("int64")
+    out["forecast_days_of_cover"] = [
+        cover(q, c, d) for q, c, d in zip(out["quantity_on_hand"], out["cumulative"], out["forecast_daily_units"])
+    ]
+    out["reorder_point_units"] = np.ceil(out["lead_time_demand"].fillna(0) + out["safety_stock"].fillna(0)).astype(
+        "int64"
+    )
     out["reorder_now"] = out["quantity_on_hand"] <= out["reorder_point_units"]
     gap = out["cover_demand"].fillna(0) + out["safety_stock"].fillna(0) - out["quantity_on_hand"]
     out["suggested_order_units"] = np.where(out["reorder_now"], np.ceil(np.maximum(gap, 0)), 0).astype("int64")
     out = out.rename(columns={"days_of_cover": "trailing_days_of_cover"})
-    cols = ["product_id", "sku", "name", "category_id", "quantity_on_hand", "reorder_point", "trailing_days_of_cover",
-            "forecast_source", "forecast_units_28d", "forecast_daily_units", "forecast_days_of_cover",
-            "lead_time_demand", "safety_stock", "reorder_point_units", "reorder_now", "suggested_order_units",
-            "as_of_date"]
+    cols = [
+        "product_id",
+        "sku",
+        "name",
+        "category_id",
+        "quantity_on_hand",
+        "reorder_point",
+        "trailing_days_of_cover",
+        "forecast_source",
+        "forecast_units_28d",
+        "forecast_daily_units",
+        "forecast_days_of_cover",
+        "lead_time_demand",
+        "safety_stock",
+        "reorder_point_units",
+        "reorder_now",
+        "suggested_order_units",
+        "as_of_date",
+    ]
     return out[cols].sort_values(["reorder_now", "forecast_days_of_cover"], ascending=[False, True], na_position="last")
 
 
@@ -362,7 +497,9 @@ def reorder_table(inventory: pd.DataFrame, forecast: pd.DataFrame, shares: pd.Da
 )
 def reorder_suggestions(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
     settings = lakehouse.settings()
-    con, lineage = lakehouse_data.open_tables(settings, ["prod.inventory_status", "prod.demand_forecast", "prod.fct_order_items"])
+    con, lineage = lakehouse_data.open_tables(
+        settings, ["prod.inventory_status", "prod.demand_forecast", "prod.fct_order_items"]
+    )
     inventory = con.execute("SELECT * FROM prod.inventory_status").df()
     forecast = con.execute("SELECT * FROM prod.demand_forecast").df()
     shares = con.execute(
@@ -377,18 +514,30 @@ def reorder_suggestions(context: dg.AssetExecutionContext, lakehouse: LakehouseR
         """
     ).df()
     table = reorder_table(inventory, forecast, shares)
-    published = write_table(load_catalog(settings), "prod.reorder_suggestions",
-                            pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False), context.run.run_id)
+    published = write_table(
+        load_catalog(settings),
+        "prod.reorder_suggestions",
+        pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False),
+        context.run.run_id,
+    )
     urgent = table[table["reorder_now"]]
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(table),
-        "products_to_reorder": int(len(urgent)),
-        "units_to_order": int(urgent["suggested_order_units"].sum()),
-        "most_urgent": dg.MetadataValue.md(reporting.md_table(
-            urgent.head(10)[["sku", "quantity_on_hand", "forecast_days_of_cover", "suggested_order_units"]].to_dict("records"), 1)),
-        "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
-        "forecast_snapshot_id": lineage["prod.demand_forecast"],
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(table),
+            "products_to_reorder": int(len(urgent)),
+            "units_to_order": int(urgent["suggested_order_units"].sum()),
+            "most_urgent": dg.MetadataValue.md(
+                reporting.md_table(
+                    urgent.head(10)[
+                        ["sku", "quantity_on_hand", "forecast_days_of_cover", "suggested_order_units"]
+                    ].to_dict("records"),
+                    1,
+                )
+            ),
+            "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
+            "forecast_snapshot_id": lineage["prod.demand_forecast"],
+        }
+    )
 
 
 FORECASTING_ASSETS = [forecasting_model, forecasting_promotion, demand_forecast, reorder_suggestions]

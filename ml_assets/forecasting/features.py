@@ -11,7 +11,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-TABLES = ["prod.daily_sales", "prod.fct_order_items", "prod.dim_products", "prod.inventory_status", "curated.promotions"]
+TABLES = [
+    "prod.daily_sales",
+    "prod.fct_order_items",
+    "prod.dim_products",
+    "prod.inventory_status",
+    "curated.promotions",
+]
 MEASURES = ("units", "revenue_usd")
 TOP_PRODUCTS = 5
 TOP_PRODUCTS_WINDOW_DAYS = 91
@@ -59,8 +65,12 @@ def history(con: duckdb.DuckDBPyConnection, products: list[int]) -> pd.DataFrame
         GROUP BY product_id, order_date::DATE
         """
     ).df()
-    all_categories = con.execute("SELECT DISTINCT category_id FROM prod.dim_products WHERE category_id IS NOT NULL").df()
-    product_category = con.execute("SELECT product_id, category_id FROM prod.dim_products").df().set_index("product_id")["category_id"]
+    all_categories = con.execute(
+        "SELECT DISTINCT category_id FROM prod.dim_products WHERE category_id IS NOT NULL"
+    ).df()
+    product_category = (
+        con.execute("SELECT product_id, category_id FROM prod.dim_products").df().set_index("product_id")["category_id"]
+    )
     span = con.execute("SELECT min(order_date)::DATE, max(order_date)::DATE FROM prod.daily_sales").fetchone()
     if span[0] is None:
         return pd.DataFrame(columns=["series_id", "date", "y", "category_id"])
@@ -73,15 +83,24 @@ def history(con: duckdb.DuckDBPyConnection, products: list[int]) -> pd.DataFrame
     for level, key, category in keys:
         part = sales[(sales["level"] == level) & (sales["key"] == key)].set_index("date").reindex(dates)
         for measure in MEASURES:
-            frames.append(pd.DataFrame({"series_id": series_id(level, key, measure), "date": dates,
-                                        "y": part[measure].fillna(0.0).to_numpy(), "category_id": category}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "series_id": series_id(level, key, measure),
+                        "date": dates,
+                        "y": part[measure].fillna(0.0).to_numpy(),
+                        "category_id": category,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
 def promotion_calendar(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFrame:
     """Per day and category: the category's own discount (%) and the site-wide discount (%) running."""
-    return con.execute(
-        """
+    return (
+        con.execute(
+            """
         WITH days AS (SELECT unnest(generate_series(?::DATE, ?::DATE, INTERVAL 1 DAY))::DATE AS date),
         cats AS (SELECT DISTINCT category_id FROM prod.dim_products WHERE category_id IS NOT NULL)
         SELECT d.date, c.category_id,
@@ -91,8 +110,11 @@ def promotion_calendar(con: duckdb.DuckDBPyConnection, start, end) -> pd.DataFra
         LEFT JOIN curated.promotions p ON d.date BETWEEN p.starts_on AND p.ends_on
         GROUP BY ALL ORDER BY 1, 2
         """,
-        [start, end],
-    ).df().assign(date=lambda f: pd.to_datetime(f["date"]))
+            [start, end],
+        )
+        .df()
+        .assign(date=lambda f: pd.to_datetime(f["date"]))
+    )
 
 
 def model_input(hist: pd.DataFrame, promos: pd.DataFrame, origin: pd.Timestamp, horizon: int) -> pd.DataFrame:
@@ -101,12 +123,14 @@ def model_input(hist: pd.DataFrame, promos: pd.DataFrame, origin: pd.Timestamp, 
     past = hist[hist["date"] <= origin]
     future_dates = pd.date_range(origin + pd.Timedelta(days=1), periods=horizon, freq="D")
     cats = past.groupby("series_id", sort=True)["category_id"].first()
-    future = pd.DataFrame({
-        "series_id": np.repeat(cats.index.to_numpy(), horizon),
-        "date": np.tile(future_dates.to_numpy(), len(cats)),
-        "y": np.nan,
-        "category_id": np.repeat(cats.to_numpy(), horizon),
-    })
+    future = pd.DataFrame(
+        {
+            "series_id": np.repeat(cats.index.to_numpy(), horizon),
+            "date": np.tile(future_dates.to_numpy(), len(cats)),
+            "y": np.nan,
+            "category_id": np.repeat(cats.to_numpy(), horizon),
+        }
+    )
     frame = pd.concat([past, future], ignore_index=True)
     frame = frame.merge(promos, on=["date", "category_id"], how="left")
     frame[["promo_pct", "site_promo"]] = frame[["promo_pct", "site_promo"]].fillna(0.0)

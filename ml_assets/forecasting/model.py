@@ -84,7 +84,7 @@ def window_mean(y: np.ndarray, horizon: int) -> np.ndarray:
 def seasonal_window_mean(y: np.ndarray, horizon: int) -> np.ndarray:
     """Day h ahead: the mean of the last four days on the same weekday."""
     weeks = min(SEASONAL_WINDOW_WEEKS, len(y) // SEASON)
-    profile = y[len(y) - weeks * SEASON:].reshape(weeks, SEASON).mean(axis=0)
+    profile = y[len(y) - weeks * SEASON :].reshape(weeks, SEASON).mean(axis=0)
     return np.array([profile[h % SEASON] for h in range(horizon)], dtype=float)
 
 
@@ -117,8 +117,11 @@ def ets_forecast(y: np.ndarray, alpha: float, gamma: float, horizon: int) -> np.
     return np.maximum(level[0] + np.array([season[0, (n + h) % SEASON] for h in range(horizon)]), 0.0)
 
 
-LOCAL_FORECASTS = {"seasonal_naive": seasonal_naive, "window_mean": window_mean,
-                   "seasonal_window_mean": seasonal_window_mean}
+LOCAL_FORECASTS = {
+    "seasonal_naive": seasonal_naive,
+    "window_mean": window_mean,
+    "seasonal_window_mean": seasonal_window_mean,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +141,8 @@ class Series:
         self.n = int(np.flatnonzero(known)[-1]) + 1  # days of history
         if not known[: self.n].all():
             raise MalformedFrame(
-                f"series {sid} has gaps in its history: y must be known for every day up to the last one")
+                f"series {sid} has gaps in its history: y must be known for every day up to the last one"
+            )
         dates = pd.DatetimeIndex(frame["date"])
         if len(dates) > 1 and not (np.diff(dates.values).astype("timedelta64[D]") == np.timedelta64(1, "D")).all():
             raise MalformedFrame(f"series {sid}: dates must be consecutive days")
@@ -205,8 +209,9 @@ def conformal_quantiles(residuals: np.ndarray) -> list[float]:
 
 
 class DemandForecaster(BaseEstimator):
-    def __init__(self, horizon: int = 28, only: str | None = None, n_windows: int = N_WINDOWS,
-                 step_days: int = STEP_DAYS):
+    def __init__(
+        self, horizon: int = 28, only: str | None = None, n_windows: int = N_WINDOWS, step_days: int = STEP_DAYS
+    ):
         self.horizon = horizon
         self.only = only
         self.n_windows = n_windows
@@ -216,8 +221,9 @@ class DemandForecaster(BaseEstimator):
     def candidates(self) -> tuple[str, ...]:
         return (self.only,) if self.only else CANDIDATES
 
-    def _forecast(self, s: Series, origin: int, horizon: int, ets: tuple[float, float] | None,
-                  wanted: tuple[str, ...]) -> dict[str, np.ndarray]:
+    def _forecast(
+        self, s: Series, origin: int, horizon: int, ets: tuple[float, float] | None, wanted: tuple[str, ...]
+    ) -> dict[str, np.ndarray]:
         """The wanted candidates' forecasts of days origin+1 .. origin+horizon from y[:origin+1]."""
         hist = s.y[: origin + 1]
         out = {}
@@ -247,21 +253,25 @@ class DemandForecaster(BaseEstimator):
                 f"the forecaster needs at least {MIN_HISTORY_DAYS + self.horizon} days of history to backtest; got {n}"
             )
         candidates = self.candidates()
-        say(f"backtest: {len(series)} series x {len(candidates)} candidates ({', '.join(candidates)}), "
-            f"{len(origins)} windows of {self.horizon} days, origins {self.step_days} days apart")
+        say(
+            f"backtest: {len(series)} series x {len(candidates)} candidates ({', '.join(candidates)}), "
+            f"{len(origins)} windows of {self.horizon} days, origins {self.step_days} days apart"
+        )
         mase: dict[tuple[str, str], list[float]] = {(s.sid, c): [] for s in series for c in candidates}
         residuals: dict[tuple[str, str], list[np.ndarray]] = {(s.sid, c): [] for s in series for c in candidates}
         for k, origin in enumerate(origins, 1):
             for s in series:
                 hist = s.y[: origin + 1]
-                actual = s.y[origin + 1: origin + 1 + self.horizon]
+                actual = s.y[origin + 1 : origin + 1 + self.horizon]
                 scale, spread = mase_scale(hist), spread_scale(hist)
                 for name, f in self._forecast(s, origin, self.horizon, None, candidates).items():
                     if scale > 0:
                         mase[(s.sid, name)].append(float(np.mean(np.abs(actual - f)) / scale))
                     residuals[(s.sid, name)].append((actual - f) / spread)
-            say(f"window {k}/{len(origins)}: origin {series[0].dates[origin].date()}, forecasting the "
-                f"{self.horizon} days after it, done")
+            say(
+                f"window {k}/{len(origins)}: origin {series[0].dates[origin].date()}, forecasting the "
+                f"{self.horizon} days after it, done"
+            )
         self.validation_mase_ = {f"{sid}|{c}": float(np.mean(v)) for (sid, c), v in mase.items() if v}
         self.validation_windows_ = len(origins)
         self.selection_ = self._select(series)
@@ -328,7 +338,7 @@ class DemandForecaster(BaseEstimator):
             if s.future:
                 ets = self.ets_params_.get(s.sid)
                 for name, f in self._forecast(s, s.n - 1, s.future, ets, self.candidates()).items():
-                    out[name].loc[s.index[s.n:]] = f
+                    out[name].loc[s.index[s.n :]] = f
         return out
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +350,7 @@ class DemandForecaster(BaseEstimator):
             name = self._chosen(s)
             f = self._forecast(s, s.n - 1, s.future, self.ets_params_.get(s.sid), (name,))[name]
             spread = spread_scale(s.y[: s.n])
-            rows = s.index[s.n:]
+            rows = s.index[s.n :]
             out.loc[rows, "forecast"] = f
             for col, qv in zip(INTERVAL_COLUMNS, self._quantiles(s, name)):
                 out.loc[rows, col] = np.maximum(f + qv * spread, 0.0)
@@ -348,6 +358,7 @@ class DemandForecaster(BaseEstimator):
 
     def _default_candidate(self, group: str | None = None) -> str:
         """For a series unseen in training: the candidate chosen most often in its group (or overall)."""
+
         def group_of(sid: str) -> str:
             level, _, measure = F.parse_series_id(sid)
             return f"{level}:{measure}"

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ml_assets.errors import InsufficientData
-from ml_assets.hyperparameters import FORECAST_BACKTEST_STEP_DAYS, FORECAST_BACKTEST_WINDOWS, FORECAST_HORIZON_DAYS
 from ml_assets.forecasting import features as F
 from ml_assets.forecasting.model import MIN_HISTORY_DAYS, DemandForecaster, mase_scale
+from ml_assets.hyperparameters import FORECAST_BACKTEST_STEP_DAYS, FORECAST_BACKTEST_WINDOWS, FORECAST_HORIZON_DAYS
 
 HORIZON = FORECAST_HORIZON_DAYS
 GATE_WINDOWS = 3
@@ -36,7 +36,7 @@ def series_metrics(actual: np.ndarray, forecast: np.ndarray, history: np.ndarray
     scale = mase_scale(history)
     return {
         "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err ** 2))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
         "smape": float(np.mean(smape)),
         "mase": float(np.mean(np.abs(err)) / scale) if scale > 0 else float("nan"),
         # total forecast over total actual, minus one: +0.18 is a forecast that runs 18% high
@@ -98,8 +98,9 @@ def histories(data: ForecastData, origin: pd.Timestamp) -> dict[str, np.ndarray]
     return {sid: part["y"].to_numpy() for sid, part in data.train_input(origin).groupby("series_id")}
 
 
-def forecaster(n_windows: int = FORECAST_BACKTEST_WINDOWS,
-               step_days: int = FORECAST_BACKTEST_STEP_DAYS) -> DemandForecaster:
+def forecaster(
+    n_windows: int = FORECAST_BACKTEST_WINDOWS, step_days: int = FORECAST_BACKTEST_STEP_DAYS
+) -> DemandForecaster:
     return DemandForecaster(horizon=HORIZON, n_windows=n_windows, step_days=step_days)
 
 
@@ -117,8 +118,11 @@ def score_on_windows(model: DemandForecaster, data: ForecastData) -> float:
     scores = []
     for origin in data.origins():
         hist = histories(data, origin)
-        scores += [series_metrics(p["y"].to_numpy(), p["forecast"].to_numpy(), hist[sid])["mase"]
-                   for sid, p in evaluate(model, data, origin).groupby("series_id") if sid.startswith("category:")]
+        scores += [
+            series_metrics(p["y"].to_numpy(), p["forecast"].to_numpy(), hist[sid])["mase"]
+            for sid, p in evaluate(model, data, origin).groupby("series_id")
+            if sid.startswith("category:")
+        ]
     return float(np.mean(scores))
 
 
@@ -131,8 +135,10 @@ def aggregate(per_series: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, floa
         for m in ("mae", "rmse", "smape", "mase", "bias"):
             out[f"{level}_{measure}_{m}"] = float(part[m].mean())
     latest = per_series["window"].max()
-    for prefix, rows, days in (("", per_series, holdout), ("latest_", per_series[per_series["window"] == latest],
-                                                           holdout[holdout["window"] == latest])):
+    for prefix, rows, days in (
+        ("", per_series, holdout),
+        ("latest_", per_series[per_series["window"] == latest], holdout[holdout["window"] == latest]),
+    ):
         out[f"{prefix}mase_category"] = float(rows[rows["level"] == "category"]["mase"].mean())
         for level in ("category", "product"):
             h = days[days["series_id"].str.startswith(level)]
@@ -142,9 +148,12 @@ def aggregate(per_series: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, floa
     return out
 
 
-def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOWS,
-                   step_days: int = FORECAST_BACKTEST_STEP_DAYS, log: Callable[[str], None] | None = None
-                   ) -> ForecastTraining:
+def fit_candidates(
+    data: ForecastData,
+    n_windows: int = FORECAST_BACKTEST_WINDOWS,
+    step_days: int = FORECAST_BACKTEST_STEP_DAYS,
+    log: Callable[[str], None] | None = None,
+) -> ForecastTraining:
     """For each gate window: one backtest of every candidate on the history before it; the per-series
     selection and each baseline alone, scored on the window. The latest window's fits are registered."""
     say = log or (lambda message: None)
@@ -153,12 +162,16 @@ def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOW
     origins = data.origins()
     if not origins:
         days = (data.history["date"].max() - data.history["date"].min()).days + 1
-        raise InsufficientData(f"forecasting needs at least {MIN_DAYS} days of sales history to backtest and hold "
-                               f"out {HORIZON} days; the data covers {days}: load more days of history")
+        raise InsufficientData(
+            f"forecasting needs at least {MIN_DAYS} days of sales history to backtest and hold "
+            f"out {HORIZON} days; the data covers {days}: load more days of history"
+        )
     for k, origin in enumerate(origins, 1):
         latest = origin == origins[-1]
-        say(f"gate window {k}/{len(origins)}: fitting on the history to {origin.date()}, "
-            f"forecasting the {HORIZON} days after it")
+        say(
+            f"gate window {k}/{len(origins)}: fitting on the history to {origin.date()}, "
+            f"forecasting the {HORIZON} days after it"
+        )
         selected = forecaster(n_windows, step_days).fit(data.train_input(origin), log=say if latest else None)
         forecasters = {SELECTED: selected, **{b: selected.restricted_to(b) for b in BASELINES}}
         if latest:
@@ -170,11 +183,21 @@ def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOW
             for sid, part in h.groupby("series_id"):
                 level, key, measure = F.parse_series_id(sid)
                 chosen = model.selection_[sid]
-                rows.append({"window": k, "origin": origin, "forecaster": name, "series_id": sid, "level": level,
-                             "key": key, "measure": measure, "model": chosen,
-                             "backtest_mase": model.validation_mase_.get(f"{sid}|{chosen}", float("nan")),
-                             **series_metrics(part["y"].to_numpy(), part["forecast"].to_numpy(), history[sid])})
-        window = pd.DataFrame(rows[-len(forecasters) * len(history):])
+                rows.append(
+                    {
+                        "window": k,
+                        "origin": origin,
+                        "forecaster": name,
+                        "series_id": sid,
+                        "level": level,
+                        "key": key,
+                        "measure": measure,
+                        "model": chosen,
+                        "backtest_mase": model.validation_mase_.get(f"{sid}|{chosen}", float("nan")),
+                        **series_metrics(part["y"].to_numpy(), part["forecast"].to_numpy(), history[sid]),
+                    }
+                )
+        window = pd.DataFrame(rows[-len(forecasters) * len(history) :])
         scores = window[window["level"] == "category"].groupby("forecaster")["mase"].mean()
         say(f"gate window {k}/{len(origins)}: category MASE " + ", ".join(f"{n} {scores[n]:.3f}" for n in forecasters))
     result.holdout = pd.concat(holdouts, ignore_index=True)
@@ -183,7 +206,9 @@ def fit_candidates(data: ForecastData, n_windows: int = FORECAST_BACKTEST_WINDOW
         mine = result.per_series["forecaster"] == name
         result.metrics[name] = aggregate(result.per_series[mine], result.holdout[result.holdout["forecaster"] == name])
         latest = result.per_series[mine & (result.per_series["window"] == len(origins))]
-        result.metrics[name]["backtest_mase_category"] = float(latest[latest["level"] == "category"]["backtest_mase"].mean())
+        result.metrics[name]["backtest_mase_category"] = float(
+            latest[latest["level"] == "category"]["backtest_mase"].mean()
+        )
     return result
 
 

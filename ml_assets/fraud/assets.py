@@ -15,20 +15,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from orchestration.schedules import PROD_FRESHNESS, TRAINING, table_pool
 from ml_assets import explain, lakehouse_data, registry, reporting, tracking
-from ml_assets.fraud import features as F
 from ml_assets.errors import MalformedFrame
+from ml_assets.fraud import features as F
 from ml_assets.hyperparameters import FRAUD_XGBOOST, ClassifierXGBoostParams
 from orchestration.lakehouse.catalog import load_catalog, table_or_none
+from orchestration.lakehouse.publish import write_table
+from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
-from orchestration.transform.publish import write_table
 
 # The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
-FAMILY = registry.Family(name="fraud", model_name="shoplake_fraud", metric="pr_auc", higher_is_better=True, margin=0.002)
+FAMILY = registry.Family(
+    name="fraud", model_name="shoplake_fraud", metric="pr_auc", higher_is_better=True, margin=0.002
+)
 SIGNALS_PER_PAYMENT = 3
 # What a later scoring can take over from prod.fraud_scores instead of recomputing.
 REUSABLE = ("payment_id", "model_version", "features_hash", "fraud_score", "top_signals")
@@ -36,8 +38,11 @@ RISK_TIERS = ("high", "medium", "low")
 # prod.fraud_scores' columns, for the asset's table schema in the UI.
 COLUMNS = {
     "payment_id": "the payment (prod.fct_payments)",
-    "order_id": "its order", "customer_id": "its customer", "paid_at": "authorisation time",
-    "status": "captured | failed | refunded | chargeback", "method": "payment method",
+    "order_id": "its order",
+    "customer_id": "its customer",
+    "paid_at": "authorisation time",
+    "status": "captured | failed | refunded | chargeback",
+    "method": "payment method",
     "amount_usd": "amount in USD",
     "fraud_score": "what the champion scored: a probability (supervised) or an anomaly score in 0-1 (unsupervised)",
     "fraud_probability": "the chance of a chargeback; NULL when an unsupervised model scored (it has no probability)",
@@ -46,7 +51,8 @@ COLUMNS = {
     "scoring_mode": "supervised (trained on chargebacks) | unsupervised (anomaly score, no labels needed)",
     "top_signals": "the inputs pushing the score up the most",
     "label_pending": "still inside the chargeback window: a chargeback may yet arrive",
-    "is_chargeback": "charged back so far", "model_version": "the champion version that scored it",
+    "is_chargeback": "charged back so far",
+    "model_version": "the champion version that scored it",
     "features_hash": "hash of the model inputs (a later scoring takes over unchanged payments)",
 }
 
@@ -58,7 +64,9 @@ class FraudTrainingConfig(dg.Config):
     learning_rate: float = FRAUD_XGBOOST.learning_rate
 
     def xgboost_params(self) -> ClassifierXGBoostParams:
-        return replace(FRAUD_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate)
+        return replace(
+            FRAUD_XGBOOST, n_estimators=self.n_estimators, max_depth=self.max_depth, learning_rate=self.learning_rate
+        )
 
 
 @dg.asset(
@@ -90,7 +98,9 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
             f"({int(data.holdout['is_chargeback'].sum())} chargebacks)"
         )
     else:
-        context.log.info(f"unsupervised: {data.why_unsupervised}; the anomaly score is fitted on {len(data.train)} payments")
+        context.log.info(
+            f"unsupervised: {data.why_unsupervised}; the anomaly score is fitted on {len(data.train)} payments"
+        )
     result = T.fit_candidates(data, config.seed, config.xgboost_params(), log=context.log)
     client = tracking.configure(settings)
     champion, champion_at = registry.load_champion(client, FAMILY)
@@ -100,14 +110,23 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
             champion_score = T.backtest_model(champion, data)
             champion_p = T.predict_score(champion, data.holdout)
         except MalformedFrame as exc:
-            context.log.warning(f"champion v{champion_at} cannot score this data ({exc}); comparing with the naive reference only")
+            context.log.warning(
+                f"champion v{champion_at} cannot score this data ({exc}); comparing with the naive reference only"
+            )
 
     experiment_id = tracking.experiment(settings, FAMILY.experiment)
     tags = lakehouse_data.lineage_tags(context.run.run_id, lineage)
-    params = {"mode": data.mode, "label_delay_days": data.label_delay_days, "labelled_until": str(data.labelled_until),
-              "holdout_from": str(data.holdout_from), "train_rows": len(data.train), "holdout_rows": len(data.holdout),
-              "train_chargebacks": int(data.train["is_chargeback"].sum()),
-              "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()), "seed": config.seed}
+    params = {
+        "mode": data.mode,
+        "label_delay_days": data.label_delay_days,
+        "labelled_until": str(data.labelled_until),
+        "holdout_from": str(data.holdout_from),
+        "train_rows": len(data.train),
+        "holdout_rows": len(data.holdout),
+        "train_chargebacks": int(data.train["is_chargeback"].sum()),
+        "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()),
+        "seed": config.seed,
+    }
     example = data.train[F.FEATURES].head(5)
     runs = {}
     for name, cand in result.candidates.items():
@@ -120,7 +139,8 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
             figures["roc_pr"] = reporting.roc_pr_figure(y, scores, "fraud")
             if name == T.CHALLENGER:
                 figures["calibration"] = reporting.calibration_figure(
-                    y, {n: p for n, p in scores.items() if n != T.BASELINE}, "fraud", bins=5)
+                    y, {n: p for n, p in scores.items() if n != T.BASELINE}, "fraud", bins=5
+                )
         if name == T.CHALLENGER:
             names, contrib = T.contributions(cand.pipeline, data.holdout)
             figures["feature_importance"] = reporting.importance_figure(names, np.abs(contrib).mean(0), "fraud XGBoost")
@@ -128,52 +148,100 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
             figures["score_distribution"] = reporting.bar_figure(
                 [f"{q:.0%}" for q in (0.5, 0.9, 0.95, 0.99)],
                 {"anomaly score": [float(np.quantile(cand.holdout_scores, q)) for q in (0.5, 0.9, 0.95, 0.99)]},
-                "fraud anomaly score quantiles", "score")
+                "fraud anomaly score quantiles",
+                "score",
+            )
         cand_params = {**params, "candidate": name}
         if name == T.CHALLENGER:
             cand_params.update(config.xgboost_params().__dict__)
         started = time.perf_counter()
         runs[name] = tracking.log_candidate(
-            experiment_id, f"fraud_{name}", {**tags, "candidate": name}, cand_params, cand.metrics,
-            cand.pipeline, example, T.predict_score(cand.pipeline, example), figures,
+            experiment_id,
+            f"fraud_{name}",
+            {**tags, "candidate": name},
+            cand_params,
+            cand.metrics,
+            cand.pipeline,
+            example,
+            T.predict_score(cand.pipeline, example),
+            figures,
         )
         context.log.info(f"logged fraud candidate {name} to MLflow in {time.perf_counter() - started:.1f}s")
     if data.mode == T.SUPERVISED:
         best = result.best
         others = {T.NO_SKILL: result.chargeback_rate, **{n: result.backtest[n] for n in result.candidates if n != best}}
-        gate = dict(challenger=result.backtest[best], baselines=others, champion=champion_score, champion_at=champion_at,
-                    reference=T.NO_SKILL, candidate=best, windows=len(data.windows), evaluated=True)
+        gate = dict(
+            challenger=result.backtest[best],
+            baselines=others,
+            champion=champion_score,
+            champion_at=champion_at,
+            reference=T.NO_SKILL,
+            candidate=best,
+            windows=len(data.windows),
+            evaluated=True,
+        )
     else:
         best = T.BASELINE
         # An earlier supervised champion cannot be judged without labels either: the detector replaces it.
-        gate = dict(challenger=float("nan"), baselines={}, champion=None, champion_at=champion_at, reference=None,
-                    candidate=best, windows=None, evaluated=False)
+        gate = dict(
+            challenger=float("nan"),
+            baselines={},
+            champion=None,
+            champion_at=champion_at,
+            reference=None,
+            candidate=best,
+            windows=None,
+            evaluated=False,
+        )
     version = registry.register_challenger(
-        client, FAMILY, runs[best].model_uri, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_at"],
-        {**tags, "scoring_mode": data.mode}, candidate=best, reference=gate["reference"], windows=gate["windows"],
-        evaluated=gate["evaluated"])
-    decision = registry.decide(FAMILY, gate["challenger"], gate["baselines"], gate["champion"], gate["champion_at"],
-                               reference=gate["reference"], candidate=best, evaluated=gate["evaluated"],
-                               windows=gate["windows"])
-    rows = [{"model": n, "backtest_pr_auc": result.backtest.get(n), **c.metrics, "seconds": result.seconds[n]}
-            for n, c in result.candidates.items()]
+        client,
+        FAMILY,
+        runs[best].model_uri,
+        gate["challenger"],
+        gate["baselines"],
+        gate["champion"],
+        gate["champion_at"],
+        {**tags, "scoring_mode": data.mode},
+        candidate=best,
+        reference=gate["reference"],
+        windows=gate["windows"],
+        evaluated=gate["evaluated"],
+    )
+    decision = registry.decide(
+        FAMILY,
+        gate["challenger"],
+        gate["baselines"],
+        gate["champion"],
+        gate["champion_at"],
+        reference=gate["reference"],
+        candidate=best,
+        evaluated=gate["evaluated"],
+        windows=gate["windows"],
+    )
+    rows = [
+        {"model": n, "backtest_pr_auc": result.backtest.get(n), **c.metrics, "seconds": result.seconds[n]}
+        for n, c in result.candidates.items()
+    ]
     if champion_score is not None:
         rows.append({"model": f"champion v{champion_at}", "backtest_pr_auc": champion_score})
-    context.log.info(f"registered `{FAMILY.model_name}` v{version.version} ({best}, {data.mode}) as challenger: "
-                     f"{decision.reason}")
-    return dg.MaterializeResult(metadata={
-        "challenger_version": version.version,
-        "candidate": best,
-        "scoring_mode": data.mode,
-        "gate_preview": decision.reason,
-        **({"why_unsupervised": data.why_unsupervised} if data.why_unsupervised else {}),
-        "holdout_from": str(data.holdout_from),
-        "holdout_payments": len(data.holdout),
-        "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()),
-        "metrics": dg.MetadataValue.md(reporting.md_table(rows)),
-        "mlflow_run_id": runs[best].run_id,
-        **runs[best].plot_metadata,
-    })
+    context.log.info(
+        f"registered `{FAMILY.model_name}` v{version.version} ({best}, {data.mode}) as challenger: {decision.reason}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "challenger_version": version.version,
+            "candidate": best,
+            "scoring_mode": data.mode,
+            "gate_preview": decision.reason,
+            **({"why_unsupervised": data.why_unsupervised} if data.why_unsupervised else {}),
+            "holdout_from": str(data.holdout_from),
+            "holdout_payments": len(data.holdout),
+            "holdout_chargebacks": int(data.holdout["is_chargeback"].sum()),
+            "metrics": dg.MetadataValue.md(reporting.md_table(rows)),
+            "mlflow_run_id": runs[best].run_id,
+            **runs[best].plot_metadata,
+        }
+    )
 
 
 fraud_gate = registry.gate_check(FAMILY)
@@ -231,25 +299,27 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
         names, contrib = T.contributions(model, fresh)
         signals[~kept] = explain.top_k(names, contrib, SIGNALS_PER_PAYMENT)
     last = frame["paid_at"].max()
-    scores = pd.DataFrame({
-        "payment_id": frame["payment_id"].astype("int64"),
-        "order_id": frame["order_id"].astype("int64"),
-        "customer_id": frame["customer_id"].astype("Int64"),
-        "paid_at": frame["paid_at"],
-        "status": frame["status"],
-        "method": frame["method"],
-        "amount_usd": frame["amount_usd"],
-        "fraud_score": p,
-        "fraud_probability": p if mode == T.SUPERVISED else np.full(len(p), np.nan),
-        "risk_tier": np.where(p >= threshold, "high", np.where(p >= medium, "medium", "low")).astype(object),
-        "above_threshold": p >= threshold,
-        "scoring_mode": mode,
-        "top_signals": signals,
-        "label_pending": (last - frame["paid_at"]).dt.days < delay,
-        "is_chargeback": frame["is_chargeback"],
-        "model_version": str(version),
-        "features_hash": hashes,
-    })
+    scores = pd.DataFrame(
+        {
+            "payment_id": frame["payment_id"].astype("int64"),
+            "order_id": frame["order_id"].astype("int64"),
+            "customer_id": frame["customer_id"].astype("Int64"),
+            "paid_at": frame["paid_at"],
+            "status": frame["status"],
+            "method": frame["method"],
+            "amount_usd": frame["amount_usd"],
+            "fraud_score": p,
+            "fraud_probability": p if mode == T.SUPERVISED else np.full(len(p), np.nan),
+            "risk_tier": np.where(p >= threshold, "high", np.where(p >= medium, "medium", "low")).astype(object),
+            "above_threshold": p >= threshold,
+            "scoring_mode": mode,
+            "top_signals": signals,
+            "label_pending": (last - frame["paid_at"]).dt.days < delay,
+            "is_chargeback": frame["is_chargeback"],
+            "model_version": str(version),
+            "features_hash": hashes,
+        }
+    )
     scores.attrs["reused"] = int(kept.sum())
     return scores, str(version), threshold
 
@@ -259,7 +329,8 @@ def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
     queue = scores[scores["above_threshold"] & scores["label_pending"] & (scores["status"] == "captured")]
     queue = queue.sort_values(["fraud_score", "payment_id"], ascending=[False, True]).reset_index(drop=True)
     return queue.assign(review_rank=np.arange(1, len(queue) + 1, dtype="int64")).drop(
-        columns=["above_threshold", "features_hash"], errors="ignore")
+        columns=["above_threshold", "features_hash"], errors="ignore"
+    )
 
 
 @registry.scoring_asset(
@@ -278,20 +349,31 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     mode = str(scores["scoring_mode"].iloc[0]) if len(scores) else "none"
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     catalog = load_catalog(settings)
-    published = write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id)
-    registry.record_scoring(settings, context.run.run_id, FAMILY, version,
-                            f"{len(scores)} payments ({mode}), {int(tiers['high'])} high risk (score >= {threshold:.4f})")
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": len(scores),
-        "model_version": version,
-        "threshold_at_1pct_fpr": threshold,
-        "payments_above_threshold": int(scores["above_threshold"].sum()),
-        "scoring_mode": mode,
-        "risk_tiers": dg.MetadataValue.md(reporting.md_table([{"tier": t, "payments": int(n)} for t, n in tiers.items()])),
-        "payments_scored": len(scores) - scores.attrs["reused"],
-        "scores_reused": scores.attrs["reused"],  # same champion, same inputs as last time
-        "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
-    })
+    published = write_table(
+        catalog, "prod.fraud_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id
+    )
+    registry.record_scoring(
+        settings,
+        context.run.run_id,
+        FAMILY,
+        version,
+        f"{len(scores)} payments ({mode}), {int(tiers['high'])} high risk (score >= {threshold:.4f})",
+    )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(scores),
+            "model_version": version,
+            "threshold_at_1pct_fpr": threshold,
+            "payments_above_threshold": int(scores["above_threshold"].sum()),
+            "scoring_mode": mode,
+            "risk_tiers": dg.MetadataValue.md(
+                reporting.md_table([{"tier": t, "payments": int(n)} for t, n in tiers.items()])
+            ),
+            "payments_scored": len(scores) - scores.attrs["reused"],
+            "scores_reused": scores.attrs["reused"],  # same champion, same inputs as last time
+            "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
+        }
+    )
 
 
 @dg.asset(
@@ -309,16 +391,27 @@ def high_risk_transactions(context: dg.AssetExecutionContext, lakehouse: Lakehou
     con, lineage = lakehouse_data.open_tables(settings, ["prod.fraud_scores"])
     scores = con.execute("SELECT * FROM prod.fraud_scores").df()
     queue = high_risk(scores)
-    published = write_table(load_catalog(settings), "prod.high_risk_transactions",
-                            pa.Table.from_pandas(queue, preserve_index=False), context.run.run_id)
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": len(queue),
-        "amount_usd_at_risk": round(float(queue["amount_usd"].sum()), 2),
-        "top": dg.MetadataValue.md(reporting.md_table(
-            queue.head(10)[["payment_id", "amount_usd", "fraud_score", "scoring_mode", "top_signals"]].to_dict("records"))),
-        "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
-        "scores_snapshot_id": lineage["prod.fraud_scores"],
-    })
+    published = write_table(
+        load_catalog(settings),
+        "prod.high_risk_transactions",
+        pa.Table.from_pandas(queue, preserve_index=False),
+        context.run.run_id,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(queue),
+            "amount_usd_at_risk": round(float(queue["amount_usd"].sum()), 2),
+            "top": dg.MetadataValue.md(
+                reporting.md_table(
+                    queue.head(10)[["payment_id", "amount_usd", "fraud_score", "scoring_mode", "top_signals"]].to_dict(
+                        "records"
+                    )
+                )
+            ),
+            "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
+            "scores_snapshot_id": lineage["prod.fraud_scores"],
+        }
+    )
 
 
 FRAUD_ASSETS = [fraud_model, fraud_promotion, fraud_scores, high_risk_transactions]

@@ -26,8 +26,8 @@ from xgboost import XGBClassifier
 from ml_assets import explain
 from ml_assets.candidates import Candidate
 from ml_assets.errors import InsufficientData
-from ml_assets.fraud import features as F
 from ml_assets.frames import validate_frame
+from ml_assets.fraud import features as F
 from ml_assets.hyperparameters import FRAUD_XGBOOST
 from ml_assets.hyperparameters import ClassifierXGBoostParams as XGBoostParams
 
@@ -102,7 +102,9 @@ def baseline_pipeline(seed: int) -> Pipeline:
 
 
 def xgboost_pipeline(seed: int, params: XGBoostParams = FRAUD_XGBOOST) -> Pipeline:
-    model = XGBClassifier(**params.__dict__, random_state=seed, n_jobs=XGBOOST_THREADS, tree_method="hist", eval_metric="aucpr")
+    model = XGBClassifier(
+        **params.__dict__, random_state=seed, n_jobs=XGBOOST_THREADS, tree_method="hist", eval_metric="aucpr"
+    )
     return Pipeline([("prep", _prep()), ("anomaly", AnomalyScore(random_state=seed)), ("model", model)])
 
 
@@ -132,8 +134,11 @@ def evaluate(y_true, score) -> dict[str, float]:
 def unlabelled_metrics(score: np.ndarray) -> dict[str, float]:
     """Without labels every payment counts as legitimate: the thresholds flag 1% and 5% of them."""
     s = np.asarray(score, dtype=float)
-    return {"threshold_at_1pct_fpr": _threshold(s, TARGET_FPR), "threshold_at_5pct_fpr": _threshold(s, MEDIUM_FPR),
-            "payments": float(len(s))}
+    return {
+        "threshold_at_1pct_fpr": _threshold(s, TARGET_FPR),
+        "threshold_at_5pct_fpr": _threshold(s, MEDIUM_FPR),
+        "payments": float(len(s)),
+    }
 
 
 def precision_k(n: int) -> int:
@@ -175,28 +180,45 @@ def load_data(con) -> FraudData:
     payments = F.payment_features(con)
     usable = payments[payments["status"] != "failed"].reset_index(drop=True)
     if len(usable) < MIN_PAYMENTS:
-        raise InsufficientData(f"fraud needs at least {MIN_PAYMENTS} authorised payments to learn what is usual; "
-                               f"prod.fct_payments has {len(usable)}: load more days of history")
+        raise InsufficientData(
+            f"fraud needs at least {MIN_PAYMENTS} authorised payments to learn what is usual; "
+            f"prod.fct_payments has {len(usable)}: load more days of history"
+        )
     labelled_until = last - dt.timedelta(days=delay)
     labelled = usable[usable["paid_at"].dt.date <= labelled_until]
 
     def unsupervised(why: str) -> FraudData:
-        return FraudData(UNSUPERVISED, delay, labelled_until if len(labelled) else None, None, usable,
-                         usable.head(0), why_unsupervised=why)
+        return FraudData(
+            UNSUPERVISED,
+            delay,
+            labelled_until if len(labelled) else None,
+            None,
+            usable,
+            usable.head(0),
+            why_unsupervised=why,
+        )
 
     if labelled.empty:
         return unsupervised(f"no payment is older than the {delay}-day chargeback delay, so none has a label yet")
     first = labelled["paid_at"].dt.date.min()
     span = (labelled_until - first).days
     holdout_from = first + dt.timedelta(days=int(np.ceil(span * (1 - HOLDOUT_FRACTION))))
-    edges = [holdout_from + dt.timedelta(days=int(round((labelled_until - holdout_from).days * i / BACKTEST_WINDOWS)))
-             for i in range(BACKTEST_WINDOWS)] + [labelled_until + dt.timedelta(days=1)]
+    edges = [
+        holdout_from + dt.timedelta(days=int(round((labelled_until - holdout_from).days * i / BACKTEST_WINDOWS)))
+        for i in range(BACKTEST_WINDOWS)
+    ] + [labelled_until + dt.timedelta(days=1)]
     paid = labelled["paid_at"].dt.date
-    windows = [(labelled[paid < edges[i]].reset_index(drop=True),
-                labelled[(paid >= edges[i]) & (paid < edges[i + 1])].reset_index(drop=True))
-               for i in reversed(range(BACKTEST_WINDOWS))]
-    found = {"training set": int(windows[-1][0]["is_chargeback"].sum()),
-             "holdout": int(sum(test["is_chargeback"].sum() for _, test in windows))}
+    windows = [
+        (
+            labelled[paid < edges[i]].reset_index(drop=True),
+            labelled[(paid >= edges[i]) & (paid < edges[i + 1])].reset_index(drop=True),
+        )
+        for i in reversed(range(BACKTEST_WINDOWS))
+    ]
+    found = {
+        "training set": int(windows[-1][0]["is_chargeback"].sum()),
+        "holdout": int(sum(test["is_chargeback"].sum() for _, test in windows)),
+    }
     sizes = {"training set": len(windows[-1][0]), "holdout": sum(len(test) for _, test in windows)}
     for name, n in found.items():
         if n < MIN_CHARGEBACKS[name] or n == sizes[name]:
@@ -217,8 +239,10 @@ def fit_candidates(data: FraudData, seed: int, params: XGBoostParams = FRAUD_XGB
         out.candidates[BASELINE] = Candidate(base, unlabelled_metrics(s), s)
         out.seconds[BASELINE] = round(time.perf_counter() - started, 2)
         if log is not None:
-            log.info(f"fraud candidate {BASELINE} (unsupervised, no labels to judge it on) fitted on "
-                     f"{len(data.train)} payments in {out.seconds[BASELINE]:.1f}s")
+            log.info(
+                f"fraud candidate {BASELINE} (unsupervised, no labels to judge it on) fitted on "
+                f"{len(data.train)} payments in {out.seconds[BASELINE]:.1f}s"
+            )
         return out
     makers = {BASELINE: lambda: baseline_pipeline(seed), CHALLENGER: lambda: xgboost_pipeline(seed, params)}
     y_pooled = np.concatenate([test["is_chargeback"].astype(int).to_numpy() for _, test in data.windows])
@@ -236,8 +260,10 @@ def fit_candidates(data: FraudData, seed: int, params: XGBoostParams = FRAUD_XGB
         out.candidates[name].metrics["backtest_pr_auc"] = out.backtest[name]
         out.seconds[name] = round(time.perf_counter() - started, 2)
         if log is not None:
-            log.info(f"fraud candidate {name}: PR-AUC {out.backtest[name]:.4f} over {len(data.windows)} pooled windows "
-                     f"(chargeback rate {out.chargeback_rate:.4f}) in {out.seconds[name]:.1f}s")
+            log.info(
+                f"fraud candidate {name}: PR-AUC {out.backtest[name]:.4f} over {len(data.windows)} pooled windows "
+                f"(chargeback rate {out.chargeback_rate:.4f}) in {out.seconds[name]:.1f}s"
+            )
     return out
 
 

@@ -32,9 +32,9 @@ CATALOG_NAME = "shoplake"
 
 def load_catalog(settings: Settings) -> Catalog:
     if settings.warehouse.startswith("file://"):
-        Path(settings.warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        Path(settings.warehouse[len("file://") :]).mkdir(parents=True, exist_ok=True)
     if settings.catalog_uri.startswith("sqlite:///"):
-        Path(settings.catalog_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings.catalog_uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     catalog = SqlCatalog(CATALOG_NAME, uri=settings.catalog_uri, warehouse=settings.warehouse)
     for ns in NAMESPACES:
         try:

@@ -46,7 +46,9 @@ class Increment:
     def describe(self) -> str:
         rewritten = (
             f"; {self.rewritten_files} files ({self.rewritten_rows:,} rows) rewritten since by deletes from checked "
-            "files, not read" if self.rewritten_files else ""
+            "files, not read"
+            if self.rewritten_files
+            else ""
         )
         return (
             f"{len(self.files)} of {self.table_files} files ({self.rows:,} of {self.table_rows:,} rows) "

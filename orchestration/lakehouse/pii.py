@@ -1,7 +1,7 @@
 """Card numbers and personal data: the keyed tokens and the masking detector of extraction.
 
 Extraction tokenizes the card-number column and masks card numbers typed into free text before a
-row touches disk. The leak scanner (orchestration/checks/card_scan.py) deliberately has its own,
+row touches disk. The leak scanner (orchestration/lakehouse/card_scan.py) deliberately has its own,
 looser detector: a number this one misses is what the scanner exists to catch.
 
 How the detector reads text:
@@ -54,7 +54,9 @@ _GROUP = re.compile(r"[0-9]+")
 # Identifiers set aside before the search: ISO dates and times ("2026-10-12 22:49:51.710" is 17
 # digits), UUIDs, and hex digests or ids of 32, 40 or 64 characters (MD5, UUIDs without dashes as
 # MLflow's run ids, SHA-1, SHA-256) with at least one letter.
-ISO_DATETIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+ISO_DATETIME = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 _IDENTIFIER = re.compile(
     r"(?<![0-9A-Za-z])(?:" + ISO_DATETIME + "|"
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"

@@ -13,7 +13,7 @@
 -- check evaluations), rows quarantined by table and rule, card numbers masked, and high-risk
 -- transactions once the fraud model has published prod.high_risk_transactions, and what each model
 -- family did (which candidate won and by how much, the champion kept, or why it skipped), from the
--- ledger raw.model_outcomes that the model steps write (orchestration/checks/compliance.py).
+-- ledger raw.model_outcomes that the model steps write (orchestration/defs/checks/compliance.py).
 --
 -- One build reports one run: the Dagster run id comes from SHOPLAKE_RUN_ID ('manual' for a
 -- hand-run dbt). Incremental with full_refresh = false: the figures measured on the data
@@ -22,7 +22,7 @@
 -- run in the ledger, and every section of the current run.
 
 {%- set run_id = env_var('SHOPLAKE_RUN_ID', 'manual') %}
-{#- the source tables, as in orchestration/source/schema.py: one quarantine model each #}
+{#- the source tables, as in orchestration/contract/schema.py: one quarantine model each #}
 {%- set source_tables = ['customers', 'categories', 'products', 'inventory', 'promotions', 'orders', 'order_items',
                          'payments', 'shipments', 'returns', 'support_tickets', 'web_events', 'fx_rates'] %}
 {%- set high_risk = adapter.get_relation(database=target.database, schema='raw', identifier='high_risk_transactions') if execute else none %}

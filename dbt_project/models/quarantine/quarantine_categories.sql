@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='categories') }}
 
--- Categories whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Categories whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field  name, department or updated_at is NULL
 --   invalid_value        an empty name or department
 --   out_of_range         category_id below 1

@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='customers') }}
 
--- Customers whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Customers whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   malformed_email      email is present but does not match EMAIL_PATTERN
 --   null_required_field  email, created_at or updated_at is NULL (a zero date arrives as NULL)
 --   invalid_value        acquisition_channel outside its vocabulary ('' included), a country that

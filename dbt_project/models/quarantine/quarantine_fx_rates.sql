@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='fx_rates') }}
 
--- Exchange rates whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Exchange rates whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field  a NULL rate_date (a zero date: then the key itself is NULL), rate or updated_at
 --   invalid_value        a currency that is not an ISO 4217 code
 --   out_of_range         a rate that is not positive, or 100,000 USD per unit or more (no currency

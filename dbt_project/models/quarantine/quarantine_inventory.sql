@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='inventory') }}
 
--- Inventory rows whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Inventory rows whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   negative_stock       quantity_on_hand is below zero
 --   null_required_field  a NULL stock level, reorder point or updated_at
 --   out_of_range         product_id below 1, a negative reorder point

@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='order_items') }}
 
--- Order lines whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Order lines whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field    a NULL product_id, order_id, quantity, price, discount or updated_at
 --   orphan_product         product_id names no product of curated.products
 --   orphan_order           order_id names no order live at the source (a line of a quarantined

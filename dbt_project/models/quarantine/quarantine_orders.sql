@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='orders') }}
 
--- Orders whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Orders whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field   a NULL customer_id, ordered_at (a zero date arrives as NULL), amount, code
 --                         or updated_at (every NULL one listed)
 --   orphan_customer       customer_id names no customer of curated.customers

@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='payments') }}
 
--- Payments whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Payments whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   payment_amount_mismatch  a payment that moved money (any status but failed) differs from its
 --                            order's total or currency (the order's latest live version, quarantined
 --                            or not: the payment is judged against what the shop recorded)

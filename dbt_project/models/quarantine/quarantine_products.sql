@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='products') }}
 
--- Products whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Products whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field  a NULL sku, name, category, price, cost, flag or timestamp
 --   invalid_value        an empty sku or name
 --   out_of_range         product_id or category_id below 1, a list price that is not positive (the

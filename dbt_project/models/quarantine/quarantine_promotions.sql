@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='promotions') }}
 
--- Promotions whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Promotions whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   null_required_field  a NULL code, discount, start, end or updated_at (a zero date arrives as NULL)
 --   invalid_value        an empty promo_code
 --   out_of_range         promotion_id or category_id below 1, a discount outside (0, 100) percent

@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='returns') }}
 
--- Returns whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Returns whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   return_exceeds_purchase  the returns of an order line, in the order they happened
 --                            (returned_at, then return_id), add up to more units than the line
 --                            bought: the return that crosses the bought quantity and every later

@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='shipments') }}
 
--- Shipments whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Shipments whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   shipped_before_ordered  shipped_at is earlier than the ordered_at of its order (the order's
 --                           latest live version, quarantined or not)
 --   null_required_field     a NULL order, carrier, status or time (a zero date arrives as NULL)

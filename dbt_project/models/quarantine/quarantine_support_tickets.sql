@@ -1,6 +1,6 @@
 {{ config(schema='quarantine', alias='support_tickets') }}
 
--- Support tickets whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Support tickets whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   orphan_customer      customer_id names no customer live at the source (a ticket of a
 --                        quarantined customer stays curated)
 --   orphan_order         order_id is given and names no order live at the source

@@ -10,7 +10,7 @@
 }}
 
 -- Incremental like curated.web_events: only the events of the sessions changed since its last build.
--- Web events whose latest live version breaks a quality rule (orchestration/source/quality_rules.py):
+-- Web events whose latest live version breaks a quality rule (orchestration/contract/quality_rules.py):
 --   duplicate_event  same session_id, event_type, product_id (NULLs equal) and occurred_at as an
 --                    event with a smaller event_id (a client retry): the first one stays curated,
 --                    every later copy is quarantined.

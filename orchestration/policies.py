@@ -1,0 +1,32 @@
+"""Policies every stage shares: the writer tag and pools that keep runs from writing the lakehouse
+concurrently, the training tag, the schedules' clock and prod's freshness policy.
+
+Stages and the ML families import these; nothing here imports a stage.
+"""
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+WRITER_TAG = {"shoplake/lakehouse": "writer"}
+TRAINING_TAG = "shoplake/role"
+TRAINING = {TRAINING_TAG: "training"}
+# Every op that writes the DuckDB file (extraction, dbt and its publish, the checks' ledger and report)
+# runs in this pool (limit 1 per instance), so even ad hoc runs launched from the UI never write the
+# lakehouse concurrently.
+WRITER_POOL = "lakehouse_writer"
+
+
+def table_pool(identifier: str) -> str:
+    """The pool of an op that writes only its own Iceberg table ("prod.churn_scores"), never the DuckDB
+    file: two runs never write that table at once, while one run's scoring ops publish side by side."""
+    return f"{WRITER_POOL}/{identifier}"
+
+
+DAILY_CRON = os.environ.get("SHOPLAKE_DAILY_CRON", "0 2 * * *")
+WEEKLY_CRON = os.environ.get("SHOPLAKE_WEEKLY_CRON", "0 4 * * 1")
+TIMEZONE = os.environ.get("SHOPLAKE_TIMEZONE", "UTC")
+
+# Prod is refreshed daily; a day and two hours without a refresh is a failure the UI shows.
+PROD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25))
