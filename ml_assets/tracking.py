@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestration.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 # MLflow is imported where it is used: loading the code location (the UI, a run's first process, a
 # step that never touches a model) need not pay for it.

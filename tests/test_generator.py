@@ -206,7 +206,7 @@ def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
         assert Decimal(total) == Decimal(subtotal) - Decimal(discount) + Decimal(fee), order_id
         assert Decimal(subtotal) == lines[order_id], f"order {order_id}: subtotal != sum of its clean lines"
         assert Decimal(discount) >= 0 and Decimal(total) >= 0
-    for order_id, amount, status in _query(db, "SELECT order_id, amount, status FROM payments"):
+    for order_id, amount, _status in _query(db, "SELECT order_id, amount, status FROM payments"):
         assert Decimal(amount) == Decimal(orders[order_id][4]), "payment amount = order total"
     assert (
         _query(db, "SELECT COUNT(*) FROM payments p JOIN orders o USING (order_id) WHERE p.currency <> o.currency")[0][

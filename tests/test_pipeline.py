@@ -250,7 +250,6 @@ def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     assert [c for c in checks if not c.passed] == []
     assert_only_changes_published_and_checked(result, checks)
     dirty = quarantined_by_generator(settings)
-    raw_con = duckdb_extensions.connect(settings.duckdb_extension_dir)
     for t in TABLES:
         source = source_count(settings, t.name)
         curated = sql(settings, f"SELECT count(*) FROM curated.{t.name}")[0][0]

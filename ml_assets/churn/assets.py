@@ -4,6 +4,7 @@ then score every customer with ``@champion`` (``prod/churn_scores``)."""
 
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -19,6 +20,9 @@ from orchestration.lakehouse.publish import write_table
 from orchestration.policies import TRAINING
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
+
+if TYPE_CHECKING:
+    from ml_assets.churn import train as T
 
 # The training module (scikit-learn, XGBoost) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).

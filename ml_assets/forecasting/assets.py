@@ -20,6 +20,9 @@ from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
+if TYPE_CHECKING:
+    from ml_assets.forecasting import train as T
+
 # The training module (pandas, scikit-learn) is imported by the functions that train or score, as T:
 # loading the code location stays light (ml_assets/definitions.py ML_RUNTIME_MODULES).
 
