@@ -274,7 +274,8 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
         (
             "80% interval coverage, holdout",
             f"{forecast['every_series_coverage_80']:.3f} of every series' days "
-            f"(categories {forecast['coverage_80']:.3f}, their units {forecast['units_coverage_80']:.3f}; categories on "
+            f"(categories {forecast['coverage_80']:.3f}, their units {forecast['units_coverage_80']:.3f}; "
+            "categories on "
             f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_80']:.3f})",
             f"{100 * (forecast['every_series_coverage_80'] - 0.8):+.1f} points",
             "within 5 points",
@@ -283,7 +284,8 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
         (
             "95% interval coverage, holdout",
             f"{forecast['every_series_coverage_95']:.3f} of every series' days "
-            f"(categories {forecast['coverage_95']:.3f}, their units {forecast['units_coverage_95']:.3f}; categories on "
+            f"(categories {forecast['coverage_95']:.3f}, their units {forecast['units_coverage_95']:.3f}; "
+            "categories on "
             f"{forecast['gate_windows']} gate windows {forecast['windows_coverage_95']:.3f})",
             f"{100 * (forecast['every_series_coverage_95'] - 0.95):+.1f} points",
             "within 5 points",
@@ -293,10 +295,13 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
     lines = [
         f"Demo shop: {config.get('customers')} customers, {config.get('days')} days, seed {config.get('seed')}; "
         f"model seed {SEED}; {seconds:.0f} s.",
-        f"Churn holdout: {churn['customers']} customers at cutoff {churn['cutoff']}, {churn['window_days']}-day window, "
-        f"churn rate {churn['base_rate']:.2f}. Fraud holdout: {fraud['payments']} payments from {fraud['holdout_from']}, "
+        f"Churn holdout: {churn['customers']} customers at cutoff {churn['cutoff']}, "
+        f"{churn['window_days']}-day window, "
+        f"churn rate {churn['base_rate']:.2f}. Fraud holdout: {fraud['payments']} payments from "
+        f"{fraud['holdout_from']}, "
         f"{fraud['chargebacks']} {fraud['label']}. Forecast holdout: the 28 days after {forecast['holdout_origin']}, "
-        f"{forecast['series']} series; ships {forecast['shipped']} (models {forecast['models_chosen']}); forecasting fit "
+        f"{forecast['series']} series; ships {forecast['shipped']} (models {forecast['models_chosen']}); "
+        "forecasting fit "
         f"{forecast['seconds']:.1f} s wall, {forecast['cpu_seconds']:.1f} s CPU.",
         "",
         "| measure | model vs reference | figure | target | met |",
