@@ -305,17 +305,20 @@ def run(args: argparse.Namespace, work: Path) -> None:
         print(f"{label:<34}{rows:>12,}{f['seconds']:>10.2f}{round(rows / f['seconds']):>12,}{f['peak_rss_mb']:>13.0f}")
     inc = figures["incremental"]
     print(
-        f"{'mariadb: changed rows only':<34}{inc['updated'] + inc['inserted']:>12,}{figures['raw_client_changed_rows_seconds']:>10.2f}"
+        f"{'mariadb: changed rows only':<34}{inc['updated'] + inc['inserted']:>12,}"
+        f"{figures['raw_client_changed_rows_seconds']:>10.2f}"
     )
     print(f"{'mariadb: key-only scan':<34}{args.rows:>12,}{figures['raw_client_key_scan_seconds']:>10.2f}")
     if "binlog_decode" in figures:
         b = figures["binlog_decode"]
         print(
-            f"{'binlog: decode the change (CDC)':<34}{b['inserted'] + b['updated'] + b['deleted']:>12,}{b['seconds']:>10.2f}"
+            f"{'binlog: decode the change (CDC)':<34}{b['inserted'] + b['updated'] + b['deleted']:>12,}"
+            f"{b['seconds']:>10.2f}"
         )
         figures["binlog_decode_fraction"] = round(b["seconds"] / figures["full"]["seconds"], 3)
     print(
-        f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}{inc['peak_rss_mb']:>13.0f}"
+        f"{'shoplake incremental (1% changed)':<34}{inc['written']:>12,}{inc['seconds']:>10.2f}{'':>12}"
+        f"{inc['peak_rss_mb']:>13.0f}"
     )
     print(
         f"\nfull extract / raw client rate: {figures['full_vs_raw_client']}x   "
@@ -325,7 +328,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     )
     if "binlog_decode_fraction" in figures:
         print(
-            f"binlog decode / full time: {figures['binlog_decode_fraction']:.1%} (private server, log_bin=ON, ROW, FULL metadata)"
+            f"binlog decode / full time: {figures['binlog_decode_fraction']:.1%} (private server, log_bin=ON, "
+            "ROW, FULL metadata)"
         )
     suffix = "_binlog" if args.binlog else ""
     out = Path(
