@@ -164,7 +164,8 @@ def stack_floor_section() -> list[str]:
         )
     if r.get("budget"):
         lines.append(
-            f"| a tenth of the M full run ({r['budget']['full_run_json']}) | {_s(r['budget']['ten_percent_seconds'])} | |"
+            f"| a tenth of the M full run ({r['budget']['full_run_json']}) | "
+            f"{_s(r['budget']['ten_percent_seconds'])} | |"
         )
     lines += [
         "",
