@@ -286,7 +286,8 @@ def print_report(f: dict) -> None:
     if floor.get("dbt_build_seconds") is not None:
         print(f"  of its dbt step, the `dbt build` itself: {floor['dbt_build_seconds']:.1f}s")
     print(
-        f"\nA tenth of the full run at M ({b['full_run_json']}, code {b['full_run_code']}): {b['ten_percent_seconds']:.1f}s"
+        f"\nA tenth of the full run at M ({b['full_run_json']}, code {b['full_run_code']}): "
+        f"{b['ten_percent_seconds']:.1f}s"
     )
 
 
