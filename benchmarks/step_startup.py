@@ -112,7 +112,8 @@ def main() -> None:
         f"{os.cpu_count()} cores, {dt.date.today()}\n"
     )
     print(
-        f"{'step processes':<16}{'status':>10}{'run wall s':>12}{'steps':>7}{'start-up s (sum)':>18}{'step compute s':>16}"
+        f"{'step processes':<16}{'status':>10}{'run wall s':>12}{'steps':>7}{'start-up s (sum)':>18}"
+        f"{'step compute s':>16}"
     )
     for r in results:
         print(
