@@ -78,7 +78,8 @@ def main() -> int:
         )
 
     print(
-        f"{'model':<8}{'trees':>6}{'depth':>6}{'rows':>10}{'XGBoost s':>11}{'patterns s':>12}{'speed-up':>10}{'max |diff|':>12}"
+        f"{'model':<8}{'trees':>6}{'depth':>6}{'rows':>10}{'XGBoost s':>11}{'patterns s':>12}{'speed-up':>10}"
+        f"{'max |diff|':>12}"
     )
     for r in results:
         print(
