@@ -179,7 +179,8 @@ class State:
         meta = json.loads(path.read_text())
         if meta.get("version") != STATE_VERSION:
             raise ValueError(
-                f"generator state in {directory} has version {meta.get('version')}, expected {STATE_VERSION}: regenerate the shop"
+                f"generator state in {directory} has version {meta.get('version')}, expected {STATE_VERSION}: "
+                "regenerate the shop"
             )
         fx = meta.pop("fx_log")
 
