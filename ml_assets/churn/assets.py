@@ -273,7 +273,9 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
             "risk_tiers": dg.MetadataValue.md(
                 reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])
             ),
-            "tier_bounds": f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {scores.attrs['base_rate']:.3f})",
+            "tier_bounds": (
+                f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {scores.attrs['base_rate']:.3f})"
+            ),
             "mean_churn_probability": round(float(scores["churn_probability"].mean()), 4),
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
         }
