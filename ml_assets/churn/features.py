@@ -87,7 +87,8 @@ def churn_horizon_days(con: duckdb.DuckDBPyConnection) -> int:
         """
         WITH o AS (
             SELECT customer_id, order_date,
-                   date_diff('day', lag(order_date) OVER (PARTITION BY customer_id ORDER BY ordered_at), order_date) AS gap
+                   date_diff('day', lag(order_date) OVER (PARTITION BY customer_id ORDER BY ordered_at), order_date)
+                       AS gap
             FROM prod.fct_orders WHERE NOT is_cancelled
         )
         SELECT quantile_cont(gap, ?) FROM o WHERE gap > 0
@@ -153,11 +154,13 @@ def customer_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date, horizon_d
         ),
         fut AS (
             SELECT DISTINCT customer_id FROM prod.fct_orders
-            WHERE NOT is_cancelled AND order_date::DATE > $cutoff AND order_date::DATE <= $cutoff + {int(horizon_days or 0)}
+            WHERE NOT is_cancelled AND order_date::DATE > $cutoff
+              AND order_date::DATE <= $cutoff + {int(horizon_days or 0)}
         ),
         t AS (
             SELECT customer_id, count(*) AS tickets,
-                   count(*) FILTER (WHERE satisfaction <= 2 AND resolved_at::DATE <= $cutoff) AS low_satisfaction_tickets,
+                   count(*) FILTER (WHERE satisfaction <= 2 AND resolved_at::DATE <= $cutoff)
+                       AS low_satisfaction_tickets,
                    avg(satisfaction) FILTER (WHERE resolved_at::DATE <= $cutoff) AS avg_satisfaction
             FROM curated.support_tickets WHERE created_at::DATE <= $cutoff GROUP BY customer_id
         ),
@@ -183,7 +186,8 @@ def customer_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date, horizon_d
                coalesce(h.orders, 0) AS orders,
                coalesce(h.revenue_usd, 0)::DOUBLE AS revenue_usd,
                coalesce(h.revenue_usd / nullif(h.orders, 0), 0)::DOUBLE AS avg_order_value_usd,
-               coalesce(date_diff('day', h.last_date, $cutoff), date_diff('day', c.observed_from, $cutoff) + 1) AS recency_days,
+               coalesce(date_diff('day', h.last_date, $cutoff), date_diff('day', c.observed_from, $cutoff) + 1)
+                   AS recency_days,
                coalesce(h.orders_last_30d, 0) AS orders_last_30d,
                coalesce(h.orders_last_90d, 0) AS orders_last_90d,
                30.0 * coalesce(h.orders, 0) / (date_diff('day', c.observed_from, $cutoff) + 1) AS orders_per_30d,
