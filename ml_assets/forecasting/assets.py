@@ -378,7 +378,8 @@ def _forecast_table(pred: pd.DataFrame, model: "DemandForecaster", origin, versi
     FAMILY,
     "demand_forecast",
     F.TABLES,
-    f"Daily units and revenue (USD) for the next {FORECAST_HORIZON_DAYS} days per category and top product, with 80% and "
+    f"Daily units and revenue (USD) for the next {FORECAST_HORIZON_DAYS} days per category and top product, "
+    "with 80% and "
     f"95% prediction intervals, from `{FAMILY.model_name}@champion`.",
 )
 def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
