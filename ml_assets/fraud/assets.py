@@ -93,7 +93,8 @@ def _train(context: dg.AssetExecutionContext, config: FraudTrainingConfig, setti
     if data.mode == T.SUPERVISED:
         context.log.info(
             f"labels up to {data.labelled_until} ({data.label_delay_days}-day chargeback delay); "
-            f"{len(data.windows)} backtest windows from {data.holdout_from}; latest: training {len(data.train)} payments "
+            f"{len(data.windows)} backtest windows from {data.holdout_from}; latest: training "
+            f"{len(data.train)} payments "
             f"({int(data.train['is_chargeback'].sum())} chargebacks), holdout {len(data.holdout)} "
             f"({int(data.holdout['is_chargeback'].sum())} chargebacks)"
         )
