@@ -67,7 +67,8 @@ def payment_features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                date_diff('second', c.signed_up_at, p.paid_at) / 86400.0 AS account_age_days,
                (date_diff('second', c.signed_up_at, p.paid_at) < 14 * 86400)::INTEGER AS is_new_account,
                coalesce(p.is_card_ip_country_mismatch, false)::INTEGER AS card_ip_country_mismatch,
-               (p.card_country IS NOT NULL AND o.shipping_country <> p.card_country)::INTEGER AS ship_card_country_mismatch,
+               (p.card_country IS NOT NULL AND o.shipping_country <> p.card_country)::INTEGER
+                   AS ship_card_country_mismatch,
                (o.shipping_country <> p.ip_country)::INTEGER AS ship_ip_country_mismatch,
                o.orders_same_day_before,
                hour(p.paid_at) AS paid_hour,
