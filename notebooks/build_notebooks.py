@@ -48,7 +48,9 @@ pivot.tail()""",
            (sum(revenue_usd) / sum(orders))::DOUBLE AS revenue_per_order
     FROM prod.daily_sales GROUP BY ALL ORDER BY revenue_usd DESC
 \"\"\").df()
-by_category.plot.barh(x="category_name", y="revenue_usd", figsize=(8, 4), legend=False, title="Revenue by category (USD)")
+by_category.plot.barh(
+    x="category_name", y="revenue_usd", figsize=(8, 4), legend=False, title="Revenue by category (USD)"
+)
 by_category""",
     ),
     ("markdown", "## Customers: retention by acquisition cohort"),
