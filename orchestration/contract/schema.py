@@ -16,7 +16,8 @@ import pyarrow as pa
 @dataclass(frozen=True)
 class Column:
     name: str
-    sql_type: str  # MySQL spelling: BIGINT, INT, TINYINT(1), DECIMAL(12,2), VARCHAR(n), CHAR(n), TEXT, JSON, DATE, DATETIME(3)
+    # MySQL spelling: BIGINT, INT, TINYINT(1), DECIMAL(12,2), VARCHAR(n), CHAR(n), TEXT, JSON, DATE, DATETIME(3)
+    sql_type: str
     nullable: bool = False
     doc: str = ""
     # A payment card number: never leaves extraction in clear (see orchestration/defs/extract/card_tokens.py).
