@@ -252,7 +252,9 @@ def failure_metadata(failure_cases: pl.DataFrame) -> dict:
     top = by_check.row(0, named=True)
     return {
         "failure_cases": failure_cases.height,
-        "summary": f"{failure_cases.height} failure cases, first: {top['column']} {top['check']} ({top['failure_cases']})",
+        "summary": (
+            f"{failure_cases.height} failure cases, first: {top['column']} {top['check']} ({top['failure_cases']})"
+        ),
         "failures_by_check": dg.MetadataValue.md(_markdown(by_check)),
         "failure_case_sample": dg.MetadataValue.md(_markdown(sample)),
     }
