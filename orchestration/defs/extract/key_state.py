@@ -62,7 +62,9 @@ class KeyState:
                 f"""
                 SELECT {pk}, updated_at FROM (
                     SELECT {pk}, updated_at, _op FROM iceberg_scan('{iceberg_table.metadata_location}')
-                    QUALIFY row_number() OVER (PARTITION BY {pk} ORDER BY _extracted_at DESC, updated_at DESC NULLS LAST) = 1
+                    QUALIFY row_number() OVER (
+                        PARTITION BY {pk} ORDER BY _extracted_at DESC, updated_at DESC NULLS LAST
+                    ) = 1
                 ) WHERE _op <> 'delete'
                 """
             ).fetch_arrow_table()
