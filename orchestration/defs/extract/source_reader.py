@@ -161,7 +161,8 @@ def read_changed_rows(
         return
     bounds = _read(
         db,
-        f"SELECT count(*) AS n, coalesce(min({db.quote(pk)}), 0) AS lo, coalesce(max({db.quote(pk)}), 0) AS hi FROM {db.quote(table.name)} WHERE {where}",
+        f"SELECT count(*) AS n, coalesce(min({db.quote(pk)}), 0) AS lo, coalesce(max({db.quote(pk)}), 0) AS "
+        f"hi FROM {db.quote(table.name)} WHERE {where}",
     )
     n, lo, hi = (bounds.column(c)[0].as_py() for c in ("n", "lo", "hi"))
     if not n:
