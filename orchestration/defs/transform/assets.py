@@ -104,7 +104,8 @@ def dbt_curated_and_prod(
     modes = Counter(p.mode for p in published.values())
     staged = sum(p.staged for p in published.values())
     context.log.info(
-        f"dbt build took {dbt_build_seconds:.1f}s; published {len(published)} tables to Iceberg in {publish_seconds:.1f}s "
+        f"dbt build took {dbt_build_seconds:.1f}s; published {len(published)} tables to Iceberg in "
+        f"{publish_seconds:.1f}s "
         f"({', '.join(f'{n} {mode}' for mode, n in sorted(modes.items()))}); {staged} new snapshots staged on branch "
         "audit, current once their checks pass"
     )
@@ -141,7 +142,9 @@ def dbt_curated_and_prod(
         except ComplianceReportFailed as exc:
             context.log.error(str(exc))
         raise dg.Failure(
-            description="dbt build failed: see the failing models and tests above (their downstream models were skipped).",
+            description=(
+                "dbt build failed: see the failing models and tests above (their downstream models were skipped)."
+            ),
             metadata={"dbt_log": str(invocation.get_error())},
         )
 
