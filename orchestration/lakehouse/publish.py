@@ -137,7 +137,8 @@ def _publish(
     laps = Laps()
     # The relation's rows as (key, row hash); its fingerprint is the row count and the sum of the hashes.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE publish_now AS SELECT {_quoted(key) if key else 'NULL'} AS k, hash(t) AS h FROM {relation} AS t"
+        f"CREATE OR REPLACE TEMP TABLE publish_now AS SELECT {_quoted(key) if key else 'NULL'} AS k, hash(t) "
+        f"AS h FROM {relation} AS t"
     )
     rows, fingerprint, null_keys = con.execute(
         "SELECT count(*), CAST(coalesce(sum(h), 0) AS VARCHAR), count(*) FILTER (k IS NULL) FROM publish_now"
@@ -229,7 +230,8 @@ def _publish_changed_rows(
         return None
     gone = [k for (k,) in con.execute("SELECT k FROM publish_gone ORDER BY k").fetchall()]
     reader = con.execute(
-        f"SELECT t.* FROM {relation} AS t SEMI JOIN publish_touched AS c ON t.{_quoted(key)} = c.k ORDER BY t.{_quoted(key)}"
+        f"SELECT t.* FROM {relation} AS t SEMI JOIN publish_touched AS c ON t.{_quoted(key)} = c.k ORDER BY "
+        f"t.{_quoted(key)}"
     ).fetch_record_batch(PUBLISH_BATCH_ROWS)
     schema = iceberg_compatible(reader.schema)
     properties = {PUBLISHED_BY_PROPERTY: run_id}
