@@ -106,7 +106,8 @@ def test_a_malformed_timeout_setting_is_one_line(tmp_path):
         env={**os.environ, "SHOPLAKE_HOME": str(tmp_path), "SHOPLAKE_SOURCE_READ_TIMEOUT": "soon"},
     )
     assert proc.returncode == 2 and proc.stderr == (
-        "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': fix or unset it\n"
+        "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': "
+        "fix or unset it\n"
     )
 
 
