@@ -15,9 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from demo_shop.generate import COUNTRIES, CURRENCIES, ShopConfig, generate_shop, write_countries_csv
+from demo_shop import reference_data
+from demo_shop.generate import COUNTRIES, CURRENCIES, ShopConfig, generate_shop
 from demo_shop.simulate import simulate_shop
-from orchestration.contract import quality_rules, schema
+from orchestration.contract import quality_rules, schema, vocabulary
 from orchestration.contract.database import SourceDatabase
 from orchestration.lakehouse.pii import TEST_CARD_NUMBERS, find_card_numbers, is_card_number
 
@@ -230,7 +231,8 @@ def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
     assert bad_ship == 0
     over = _query(
         db,
-        "SELECT COUNT(*) FROM returns r JOIN order_items i USING (order_item_id) WHERE r.quantity > i.quantity OR r.quantity < 1",
+        "SELECT COUNT(*) FROM returns r JOIN order_items i USING (order_item_id) WHERE r.quantity > "
+        "i.quantity OR r.quantity < 1",
     )
     assert over[0][0] == 0
     assert (
@@ -249,7 +251,8 @@ def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
     assert (
         _query(
             db,
-            "SELECT COUNT(*) FROM orders o JOIN shipments s USING (order_id) WHERE o.status = 'delivered' AND s.delivered_at IS NULL",
+            "SELECT COUNT(*) FROM orders o JOIN shipments s USING (order_id) WHERE o.status = 'delivered' AND "
+            "s.delivered_at IS NULL",
         )[0][0]
         == 0
     )
@@ -265,7 +268,8 @@ def _assert_clean_data_consistent(db: Path, truth: Path) -> None:
     # converting sessions end with a purchase event at the order's time
     mism = _query(
         db,
-        "SELECT COUNT(*) FROM web_events w JOIN orders o USING (order_id) WHERE w.event_type = 'purchase' AND w.occurred_at <> o.ordered_at",
+        "SELECT COUNT(*) FROM web_events w JOIN orders o USING (order_id) WHERE w.event_type = 'purchase' AND "
+        "w.occurred_at <> o.ordered_at",
     )
     assert mism[0][0] == 0
 
@@ -297,7 +301,8 @@ def test_card_numbers_are_luhn_valid_real_issuer_ranges(shop):
     assert (
         _query(
             db,
-            "SELECT COUNT(*) FROM payments WHERE method <> 'card' AND (card_number IS NOT NULL OR card_country IS NOT NULL)",
+            "SELECT COUNT(*) FROM payments WHERE method <> 'card' AND (card_number IS NOT NULL OR "
+            "card_country IS NOT NULL)",
         )[0][0]
         == 0
     )
@@ -326,7 +331,7 @@ def _check_violation(db: Path, table: str, key: str, rule: str, column: str | No
     pk = schema.table(table).primary_key[0]
     row = dict(zip(schema.table(table).column_names, _query(db, f'SELECT * FROM "{table}" WHERE {pk} = {int(key)}')[0]))
     if rule == "malformed_email":
-        assert row["email"] and not re.match(quality_rules.EMAIL_PATTERN, row["email"]), row["email"]
+        assert row["email"] and not re.match(vocabulary.EMAIL_PATTERN, row["email"]), row["email"]
     elif rule == "null_required_field":
         assert column in quality_rules.REQUIRED_FIELDS[table] and row[column] is None
     elif rule == "orphan_customer":
@@ -374,7 +379,7 @@ def test_clean_rows_do_not_violate_any_rule(shop):
     clean = lambda table, key: (table, str(key)) not in dirty  # noqa: E731
     for cid, email in _query(db, "SELECT customer_id, email FROM customers"):
         if clean("customers", cid):
-            assert email and re.match(quality_rules.EMAIL_PATTERN, email), email
+            assert email and re.match(vocabulary.EMAIL_PATTERN, email), email
     customers = {r[0] for r in _query(db, "SELECT customer_id FROM customers")}
     for oid, cid, ts in _query(db, "SELECT order_id, customer_id, ordered_at FROM orders"):
         if clean("orders", oid):
@@ -385,7 +390,8 @@ def test_clean_rows_do_not_violate_any_rule(shop):
             assert pid in products and qty > 0
     dupes = _query(
         db,
-        """SELECT MAX(event_id) FROM web_events GROUP BY session_id, event_type, product_id, occurred_at HAVING COUNT(*) > 1""",
+        """SELECT MAX(event_id) FROM web_events GROUP BY session_id, event_type, product_id, occurred_at
+        HAVING COUNT(*) > 1""",
     )
     assert {("web_events", str(r[0])) for r in dupes} <= dirty
     # no accidental card numbers anywhere in free text (names, notes, bodies, JSON, ids)
@@ -549,7 +555,8 @@ def test_simulate_inserts_updates_and_deletes(tmp_path, shop):
     stale = _query(
         db,
         """SELECT COUNT(*) FROM (SELECT session_id FROM web_events GROUP BY session_id
-        HAVING SUM(event_type = 'add_to_cart') > 0 AND SUM(event_type = 'purchase') = 0 AND MAX(occurred_at) < '2026-11-10 23:59:59.999')""",
+        HAVING SUM(event_type = 'add_to_cart') > 0 AND SUM(event_type = 'purchase') = 0
+           AND MAX(occurred_at) < '2026-11-10 23:59:59.999')""",
     )
     assert stale[0][0] == 0
     # the clean data still adds up, and truth stays consistent with the source
@@ -583,18 +590,26 @@ def test_simulate_refuses_a_truth_dir_of_another_shop(tmp_path, shop):
         simulate_shop(1, _url(shop[0]), truth, progress=False)
 
 
-def test_countries_seed_matches_the_module_table(tmp_path):
+def test_the_shop_sells_in_the_contracts_countries():
     path = Path(__file__).resolve().parent.parent / "orchestration" / "contract" / "seeds" / "countries.csv"
     with path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["country", "country_name", "region", "currency"]
+    # the seed is the list: the shop's countries are its rows, in its order, plus the shop's own tuning
     assert [(r["country"], r["country_name"], r["region"], r["currency"]) for r in rows] == [
         (c.country, c.country_name, c.region, c.currency) for c in COUNTRIES
     ]
+    assert len(COUNTRIES) == 13 and all(c.weight > 0 and c.price_factor > 0 for c in COUNTRIES)
     assert {c.region for c in COUNTRIES} == {"north_america", "europe", "asia_pacific", "latin_america"}
-    assert {c.currency for c in COUNTRIES} == set(CURRENCIES)
-    # the seed is exactly what write_countries_csv writes, so a change to COUNTRIES regenerates it
-    assert write_countries_csv(tmp_path / "countries.csv").read_bytes() == path.read_bytes()
+    assert {c.currency for c in COUNTRIES} == set(CURRENCIES) == set(vocabulary.CURRENCIES)
+
+
+def test_the_shops_code_lists_are_the_contracts():
+    assert (reference_data.ORDER_STATUSES, reference_data.METHODS, reference_data.WEB_CHANNELS) == (
+        vocabulary.ORDER_STATUSES,
+        vocabulary.PAYMENT_METHODS,
+        vocabulary.WEB_CHANNELS,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
