@@ -429,7 +429,8 @@ def test_a_baseline_wins_and_is_published_when_the_challenger_is_weak(unlabelled
     scores = (
         query.connect(fresh)
         .execute(
-            "SELECT count(*), count(*) FILTER (WHERE model_version = ? AND top_drivers IS NOT NULL) FROM prod.churn_scores",
+            "SELECT count(*), count(*) FILTER (WHERE model_version = ? AND top_drivers IS NOT NULL) FROM "
+            "prod.churn_scores",
             [version],
         )
         .fetchone()
