@@ -57,7 +57,8 @@ def test_validate_frame_names_the_problem():
 def test_forecasting_needs_enough_history_and_says_how_much():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA prod; CREATE SCHEMA curated")
-    con.execute("""CREATE TABLE prod.daily_sales AS SELECT DATE '2025-01-01' + i::INTEGER AS order_date, 1 AS category_id,
+    con.execute("""CREATE TABLE prod.daily_sales AS SELECT DATE '2025-01-01' + i::INTEGER AS order_date,
+                   1 AS category_id,
                    2 AS units, 20.0 AS revenue_usd FROM range(60) t(i)""")
     con.execute("""CREATE TABLE prod.fct_order_items AS SELECT order_date, 7 AS product_id, 1 AS category_id,
                    2 AS quantity, 20.0 AS line_revenue_usd, false AS is_cancelled FROM prod.daily_sales""")
