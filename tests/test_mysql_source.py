@@ -41,8 +41,10 @@ def test_mysql_realities_round_trip_exactly(mysql_source):
                marketing_opt_in, birth_date, created_at, updated_at) VALUES
            (1, 'zoe@example.com', 'Zoë 😀', '王', 'DE', 'Köln', 'organic', 1, '0000-00-00',
             '2024-02-29 23:59:59.999', '2026-01-01 00:00:00.001'),
-           (2, NULL, 'Ann', 'Lee', NULL, 'Oslo', 'email', 0, NULL, '2024-01-01 00:00:00.000', '2026-01-01 00:00:00.001'),
-           (3, 'x@example.com', 'Bo', 'Ek', 'SE', 'Malmö', 'social', 0, '1990-05-17', '2024-01-01 00:00:00.000', '2026-01-01 00:00:00.002')"""
+           (2, NULL, 'Ann', 'Lee', NULL, 'Oslo', 'email', 0, NULL,
+            '2024-01-01 00:00:00.000', '2026-01-01 00:00:00.001'),
+           (3, 'x@example.com', 'Bo', 'Ek', 'SE', 'Malmö', 'social', 0, '1990-05-17',
+            '2024-01-01 00:00:00.000', '2026-01-01 00:00:00.002')"""
     )
     cur.execute(
         """INSERT INTO products (product_id, sku, name, category_id, list_price_usd, unit_cost_usd, is_active,
