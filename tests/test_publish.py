@@ -75,7 +75,8 @@ def test_changed_rows_are_published_as_a_delete_and_append_of_their_keys(writer,
     writer_sql(writer, "DELETE FROM curated.events WHERE event_id IN (21, 22, 23)")
     writer_sql(
         writer,
-        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'session-new', 'page', TIMESTAMP '2027-01-01' FROM range(5)",
+        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'session-new', 'page', TIMESTAMP '2027-01-01' "
+        "FROM range(5)",
     )
     day = publish(writer, "run-3")
     assert (day.mode, day.rows, day.rows_written, day.keys_deleted) == ("changed rows", ROWS + 2, 7, 5)
@@ -144,7 +145,8 @@ def test_a_delete_rewriting_a_file_the_base_lacked_keeps_it_in_the_checks_scope(
     first = publish(writer, "run-1")
     writer_sql(
         writer,
-        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'card 4539 1488 0343 6467', 'page', TIMESTAMP '2027-01-01' FROM range(5)",
+        f"INSERT INTO curated.events SELECT {ROWS} + range + 1, 'card 4539 1488 0343 6467', 'page', TIMESTAMP "
+        "'2027-01-01' FROM range(5)",
     )
     second = publish(writer, "run-2")  # appends one file of 5 rows, never checked since `first`
     writer_sql(writer, f"DELETE FROM curated.events WHERE event_id = {ROWS + 1}")
