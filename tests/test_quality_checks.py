@@ -234,7 +234,8 @@ def test_card_scan_reads_every_string_column_of_a_published_relation():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA prod")
     con.execute(
-        f"CREATE TABLE prod.t AS SELECT 1 AS id, 'call me' AS a, 'card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]}' AS b"
+        f"CREATE TABLE prod.t AS SELECT 1 AS id, 'call me' AS a, 'card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} "
+        f"{CARD[12:]}' AS b"
     )
     scan = scan_published_table(con, "prod.t")
     assert (scan.rows, scan.string_columns, scan.leaks) == (1, ["a", "b"], 1)
