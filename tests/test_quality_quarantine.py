@@ -191,7 +191,8 @@ def test_compliance_report_shows_what_the_checks_found(lakehouse):
     masked = con.execute("SELECT count(*) FROM curated.payments WHERE card_token IS NOT NULL").fetchone()[0]
     assert (
         con.execute(
-            "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'masked_card_numbers' AND section = 'masking'",
+            "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'masked_card_numbers' AND "
+            "section = 'masking'",
             [run_id],
         ).fetchone()[0]
         == masked
@@ -199,7 +200,8 @@ def test_compliance_report_shows_what_the_checks_found(lakehouse):
     )
     by_rule = dict(
         con.execute(
-            "SELECT table_name || ':' || item, value FROM prod.compliance_report WHERE run_id = ? AND section = 'quarantine'",
+            "SELECT table_name || ':' || item, value FROM prod.compliance_report WHERE run_id = ? AND section "
+            "= 'quarantine'",
             [run_id],
         ).fetchall()
     )
