@@ -100,7 +100,10 @@ def test_the_code_location_loads_without_the_model_libraries():
     import subprocess
     import sys
 
-    probe = "import sys, orchestration.definitions; print(sorted(m for m in ('mlflow', 'sklearn', 'xgboost', 'matplotlib') if m in sys.modules))"
+    probe = (
+        "import sys, orchestration.definitions; print(sorted(m for m in ('mlflow', 'sklearn', 'xgboost', "
+        "'matplotlib') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
