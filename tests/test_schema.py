@@ -11,7 +11,8 @@ SCHEMA_SQL = Path(schema.__file__).with_name("schema.sql")
 
 def test_schema_sql_is_the_rendered_contract():
     # schema.sql is what users review; regenerate it with
-    # python -c "from orchestration.contract.schema import mysql_ddl; print(mysql_ddl())" > orchestration/contract/schema.sql
+    # python -c "from orchestration.contract.schema import mysql_ddl; print(mysql_ddl())" \
+    #     > orchestration/contract/schema.sql
     assert SCHEMA_SQL.read_text() == schema.mysql_ddl()
 
 
