@@ -216,7 +216,7 @@ def test_fraud_rescoring_takes_over_unchanged_payments_and_equals_scoring_them_a
     from orchestration.lakehouse.publish import write_table
 
     settings, _ = lakehouse
-    full, version, _ = score_payments(settings, reuse=False)
+    full, version, _, _ = score_payments(settings, reuse=False)
     catalog = load_catalog(settings)
     published = catalog.load_table("prod.fraud_scores").scan().to_arrow()
     previous = full.copy()
@@ -229,24 +229,24 @@ def test_fraud_rescoring_takes_over_unchanged_payments_and_equals_scoring_them_a
     previous = previous.drop(index=new)
     try:
         write_table(catalog, "prod.fraud_scores", pa.Table.from_pandas(previous, preserve_index=False), "test")
-        again, again_version, _ = score_payments(settings)
+        again, again_version, _, again_reused = score_payments(settings)
         write_table(
             catalog,
             "prod.fraud_scores",
             pa.Table.from_pandas(previous.assign(model_version="0"), preserve_index=False),
             "test",
         )
-        other_version, _, _ = score_payments(settings)
+        other_version, _, _, other_reused = score_payments(settings)
     finally:
         write_table(catalog, "prod.fraud_scores", published, "test")
     assert again_version == version
-    assert again.attrs["reused"] == len(full) - len(new) - len(changed)
+    assert again_reused == len(full) - len(new) - len(changed)
     expected = full.copy()
     expected.loc[kept, "top_signals"] = "taken over"
     # the payments scored again in a small batch get exactly what scoring all of them gave
     pd.testing.assert_frame_equal(again, expected, check_exact=True)
     # scores of another model version are never taken over
-    assert other_version.attrs["reused"] == 0
+    assert other_reused == 0
     pd.testing.assert_frame_equal(other_version, full, check_exact=True)
 
 
@@ -264,7 +264,7 @@ import mlflow.sklearn
 
 settings = Settings.from_env()
 churn, churn_version, _ = score_customers(settings)
-fraud, fraud_version, _ = score_payments(settings)
+fraud, fraud_version, _, _ = score_payments(settings)
 forecast, forecast_version = forecast_demand(settings)
 tracking.configure(settings)
 model = mlflow.sklearn.load_model("models:/shoplake_churn@champion")

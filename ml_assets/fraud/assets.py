@@ -9,6 +9,7 @@ scored each payment."""
 
 import time
 from dataclasses import replace
+from typing import NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -262,7 +263,17 @@ def previous_scores(settings: Settings) -> pd.DataFrame | None:
     return table.scan(selected_fields=REUSABLE).to_pandas()
 
 
-def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame, str, float]:
+class PaymentScores(NamedTuple):
+    """What a scoring of every payment gives: the scores, the champion version that made them, its
+    threshold at a 1% false-positive rate, and how many payments kept their published score."""
+
+    scores: pd.DataFrame
+    version: str
+    threshold: float
+    reused: int
+
+
+def score_payments(settings: Settings, reuse: bool = True) -> PaymentScores:
     """Every payment's fraud score, risk tier and strongest signals from ``@champion``, and the
     champion's threshold at a 1% false-positive rate (on its holdout; without labels, the score
     above which 1% of the payments it was fitted on lie).
@@ -321,8 +332,7 @@ def score_payments(settings: Settings, reuse: bool = True) -> tuple[pd.DataFrame
             "features_hash": hashes,
         }
     )
-    scores.attrs["reused"] = int(kept.sum())
-    return scores, str(version), threshold
+    return PaymentScores(scores, str(version), threshold, int(kept.sum()))
 
 
 def high_risk(scores: pd.DataFrame) -> pd.DataFrame:
@@ -346,7 +356,7 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     settings = lakehouse.settings()
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
-    scores, version, threshold = score_payments(settings)
+    scores, version, threshold, reused = score_payments(settings)
     mode = str(scores["scoring_mode"].iloc[0]) if len(scores) else "none"
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     catalog = load_catalog(settings)
@@ -370,8 +380,8 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
             "risk_tiers": dg.MetadataValue.md(
                 reporting.md_table([{"tier": t, "payments": int(n)} for t, n in tiers.items()])
             ),
-            "payments_scored": len(scores) - scores.attrs["reused"],
-            "scores_reused": scores.attrs["reused"],  # same champion, same inputs as last time
+            "payments_scored": len(scores) - reused,
+            "scores_reused": reused,  # same champion, same inputs as last time
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
         }
     )
