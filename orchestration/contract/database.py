@@ -11,7 +11,6 @@ import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -253,16 +252,3 @@ def _python_rows(batch: pa.RecordBatch) -> Iterator[tuple]:
             values = col.to_pylist()
         columns.append(values)
     return zip(*columns)
-
-
-def sql_value(value):
-    """One Python value as the DB-API drivers want it (used by in-place updates)."""
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="milliseconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
