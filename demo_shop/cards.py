@@ -17,7 +17,7 @@ import hashlib
 
 import numpy as np
 
-from orchestration.lakehouse.pii import TEST_CARD_NUMBERS
+from orchestration.contract.vocabulary import TEST_CARD_NUMBERS
 
 _PERSON = b"shoplake-cards"
 

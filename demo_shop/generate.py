@@ -19,7 +19,7 @@ from demo_shop.config import ShopConfig
 from demo_shop.customers import LEGACY_SHARE
 from demo_shop.engine import Run
 from demo_shop.fraud import fraud_logit
-from demo_shop.reference_data import CATEGORIES, COUNTRIES, CURRENCIES, Category, Country, write_countries_csv
+from demo_shop.reference_data import CATEGORIES, COUNTRIES, CURRENCIES, Category, Country
 from demo_shop.state import ENGINE_DIR, State
 from demo_shop.truth import TRUTH_FILES, clear_truth, record_run
 from demo_shop.writer import bulk_load
@@ -39,7 +39,6 @@ __all__ = [
     "churn_window",
     "fraud_logit",
     "generate_shop",
-    "write_countries_csv",
 ]
 
 

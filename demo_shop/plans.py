@@ -27,6 +27,8 @@ from demo_shop.reference_data import (
     ORDER_STATUSES,
     PAYMENT_STATUSES,
     RETURN_REASONS,
+    SHIPMENT_STATUSES,
+    TICKET_STATUSES,
     TICKET_TOPICS,
     ZERO_DECIMAL,
 )
@@ -269,7 +271,7 @@ def shipment_rows(plan: dict, idx: np.ndarray, now: int) -> pa.Table:
             "shipped_at": timestamps(plan["shipped_ms"][idx]),
             "promised_at": timestamps(plan["promised_ms"][idx]),
             "delivered_at": timestamps(delivered, done),
-            "status": labels(done.astype(np.int64), ("in_transit", "delivered")),
+            "status": labels(done.astype(np.int64), SHIPMENT_STATUSES),
             "updated_at": timestamps(np.where(done, delivered, plan["shipped_ms"][idx])),
         },
     )
@@ -287,7 +289,7 @@ def ticket_rows(plan: dict, idx: np.ndarray, now: int, bodies: np.ndarray) -> pa
             "order_id": ints(plan["order_id"][idx], null=-1),
             "topic": labels(plan["topic"][idx], TICKET_TOPICS),
             "body": strings(bodies),
-            "status": labels(done.astype(np.int64), ("open", "resolved")),
+            "status": labels(done.astype(np.int64), TICKET_STATUSES),
             "satisfaction": ints(np.where(done, sat, 0), pa.int32(), null=0),
             "created_at": timestamps(plan["created_ms"][idx]),
             "resolved_at": timestamps(resolved, done),

@@ -1,24 +1,38 @@
-"""The shop's fixed world: countries, currencies, product categories, carriers and the code lists
-of the source's enumerated columns, plus the numpy arrays the engine indexes them with.
+"""The shop's fixed world: what it sells where, at what prices, with which carriers, plus the numpy
+arrays the engine indexes them with.
 
-Everything the activity engine tunes per country or per category lives here, so changing the
-world (a new market, a new category) is an edit of this one file. The country list is also the dbt
-seed ``orchestration/contract/seeds/countries.csv``: ``write_countries_csv`` writes it, and a test keeps
-the two equal.
+The countries, their regions and currencies, and the code lists of the source's enumerated columns
+are the source contract's (orchestration/contract/vocabulary.py, whose country list is the dbt seed
+``orchestration/contract/seeds/countries.csv``): the shop draws from them and adds only what it
+tunes itself, such as each country's share of customers and price level. Everything the activity
+engine tunes per country or per category lives here, so changing the world (a new category, a
+market's weight) is an edit of this one file; a new market is a row of the seed plus its entry in
+``COUNTRY_MIX``, ``CURRENCIES`` and ``COUNTRY_CARRIERS``.
 """
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from orchestration import contract
+from orchestration.contract import vocabulary
+from orchestration.contract.vocabulary import (  # noqa: F401  (the shop's code lists are the contract's)
+    ACQUISITION_CHANNELS,
+    DEVICES,
+    EVENT_TYPES,
+    ORDER_CHANNELS,
+    ORDER_STATUSES,
+    PAYMENT_STATUSES,
+    RETURN_REASONS,
+    SHIPMENT_STATUSES,
+    TICKET_STATUSES,
+    TICKET_TOPICS,
+    TRAFFIC_SOURCES,
+    WEB_CHANNELS,
+)
 
-# the dbt seed of the source contract (dbt_project.yml seed-paths)
-COUNTRIES_SEED = Path(contract.__file__).resolve().parent / "seeds" / "countries.csv"
+METHODS = vocabulary.PAYMENT_METHODS
 
 
 class Country(NamedTuple):
@@ -30,21 +44,28 @@ class Country(NamedTuple):
     price_factor: float  # local price = USD list price x fx x price_factor
 
 
-COUNTRIES: tuple[Country, ...] = (
-    Country("US", "United States", "north_america", "USD", 0.30, 1.00),
-    Country("CA", "Canada", "north_america", "CAD", 0.06, 1.05),
-    Country("GB", "United Kingdom", "europe", "GBP", 0.10, 1.10),
-    Country("DE", "Germany", "europe", "EUR", 0.09, 1.08),
-    Country("FR", "France", "europe", "EUR", 0.07, 1.10),
-    Country("ES", "Spain", "europe", "EUR", 0.05, 1.02),
-    Country("IT", "Italy", "europe", "EUR", 0.05, 1.05),
-    Country("NL", "Netherlands", "europe", "EUR", 0.03, 1.08),
-    Country("JP", "Japan", "asia_pacific", "JPY", 0.06, 1.15),
-    Country("AU", "Australia", "asia_pacific", "AUD", 0.05, 1.20),
-    Country("IN", "India", "asia_pacific", "INR", 0.05, 0.85),
-    Country("BR", "Brazil", "latin_america", "BRL", 0.05, 1.25),
-    Country("MX", "Mexico", "latin_america", "MXN", 0.04, 0.95),
-)
+# country -> (share of customers, price factor): the shop's own tuning of the contract's countries
+COUNTRY_MIX: dict[str, tuple[float, float]] = {
+    "US": (0.30, 1.00),
+    "CA": (0.06, 1.05),
+    "GB": (0.10, 1.10),
+    "DE": (0.09, 1.08),
+    "FR": (0.07, 1.10),
+    "ES": (0.05, 1.02),
+    "IT": (0.05, 1.05),
+    "NL": (0.03, 1.08),
+    "JP": (0.06, 1.15),
+    "AU": (0.05, 1.20),
+    "IN": (0.05, 0.85),
+    "BR": (0.05, 1.25),
+    "MX": (0.04, 0.95),
+}
+_unmixed = [c.country for c in vocabulary.COUNTRIES if c.country not in COUNTRY_MIX]
+if _unmixed:
+    raise ValueError(f"countries of the contract's seed without a COUNTRY_MIX entry: {', '.join(_unmixed)}")
+
+# in the seed's order, which the engine's country indices follow
+COUNTRIES: tuple[Country, ...] = tuple(Country(*c, *COUNTRY_MIX[c.country]) for c in vocabulary.COUNTRIES)
 
 # currency -> (USD per unit around which the rate wanders, daily volatility of its log)
 CURRENCIES: dict[str, tuple[float, float]] = {
@@ -58,6 +79,8 @@ CURRENCIES: dict[str, tuple[float, float]] = {
     "BRL": (0.18, 0.0090),
     "MXN": (0.055, 0.0070),
 }
+if set(CURRENCIES) != set(vocabulary.CURRENCIES):
+    raise ValueError(f"CURRENCIES must price exactly the seed's currencies: {', '.join(vocabulary.CURRENCIES)}")
 ZERO_DECIMAL_CURRENCIES = ("JPY",)  # charged in whole units
 
 
@@ -117,13 +140,9 @@ CATEGORIES: tuple[Category, ...] = (
     Category("Jewelry & Watches", "Fashion", "JEW", 0.03, 140.0, 0.80, 0.10, (0, 0.0), ((44, 6, 1.6), (350, 15, 1.3))),
 )
 
-ACQUISITION_CHANNELS = ("organic", "paid_search", "social", "email", "referral", "marketplace")
 ACQUISITION_P = np.array([0.30, 0.22, 0.15, 0.08, 0.10, 0.15])
 MARKETPLACE = ACQUISITION_CHANNELS.index("marketplace")
-DEVICES = ("desktop", "mobile", "tablet")
 DEVICE_P = np.array([0.45, 0.45, 0.10])
-ORDER_CHANNELS = ("web", "mobile_app", "marketplace")
-METHODS = ("card", "paypal", "bank_transfer")
 METHOD_MIX = {
     "DE": (0.40, 0.35, 0.25),
     "NL": (0.35, 0.30, 0.35),
@@ -132,13 +151,7 @@ METHOD_MIX = {
     "JP": (0.75, 0.15, 0.10),
 }
 DEFAULT_METHOD_MIX = (0.65, 0.25, 0.10)
-TRAFFIC_SOURCES = ("organic", "paid_search", "social", "email", "referral", "direct")
 TRAFFIC_P = np.array([0.35, 0.20, 0.15, 0.05, 0.07, 0.18])
-EVENT_TYPES = ("session_start", "product_view", "add_to_cart", "checkout", "purchase")
-ORDER_STATUSES = ("placed", "paid", "shipped", "delivered", "cancelled", "returned")
-PAYMENT_STATUSES = ("captured", "failed", "refunded", "chargeback")
-RETURN_REASONS = ("damaged", "wrong_size", "not_as_described", "changed_mind", "late_delivery")
-TICKET_TOPICS = ("delivery", "refund", "product", "payment", "account")
 
 # carrier -> (promised days, z = how many sigmas the promise is above the median transit, sigma)
 CARRIERS: dict[str, tuple[float, float, float]] = {
@@ -200,18 +213,6 @@ del _i, _c, _name, _w
 METHOD_CUM = np.cumsum(  # (country, payment method): cumulative shares
     np.array([METHOD_MIX.get(c.country, DEFAULT_METHOD_MIX) for c in COUNTRIES]), 1
 )
-
-
-def write_countries_csv(path: Path | str = COUNTRIES_SEED) -> Path:
-    """Write COUNTRIES as the dbt seed (country,country_name,region,currency); by default over the
-    seed file itself, after a change to COUNTRIES."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["country", "country_name", "region", "currency"])
-        for c in COUNTRIES:
-            writer.writerow([c.country, c.country_name, c.region, c.currency])
-    return path
 
 
 def round_local(cents: np.ndarray, currency: np.ndarray) -> np.ndarray:

@@ -22,8 +22,8 @@ from demo_shop.reference_data import (
     CURRENCY_CODES,
     DEVICES,
     EVENT_TYPES,
-    ORDER_CHANNELS,
     TRAFFIC_SOURCES,
+    WEB_CHANNELS,
 )
 from demo_shop.word_lists import LANDING_PAGES, VIEW_LISTS
 
@@ -79,7 +79,7 @@ def add_web_events(run: Run, s: dict) -> None:
                 "event_type": labels(etype[ev], EVENT_TYPES),
                 "product_id": ints(pid, null=-1),
                 "order_id": ints(oid, null=-1),
-                "channel": labels(s["channel"][se], ORDER_CHANNELS[:2]),
+                "channel": labels(s["channel"][se], WEB_CHANNELS),
                 "traffic_source": labels(s["traffic"][se], TRAFFIC_SOURCES),
                 "device_type": labels(s["device"][se], DEVICES),
                 "country": labels(s["country"][se], COUNTRY_CODES),

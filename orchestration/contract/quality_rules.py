@@ -146,5 +146,3 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "orders": ("customer_id", "ordered_at"),
     "order_items": ("product_id",),
 }
-
-EMAIL_PATTERN = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"

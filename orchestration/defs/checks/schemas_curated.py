@@ -1,7 +1,7 @@
 """pandera schemas of the curated and quarantine tables, as published to Iceberg.
 
 Strict (every column, no other, exact dtypes) and with the checks that make a table trustworthy:
-value ranges, the vocabularies of orchestration/contract/schema.py, uniqueness of keys, and the rules
+value ranges, the vocabularies of orchestration/contract/vocabulary.py, uniqueness of keys, and the rules
 between columns that dbt tests do not state (a card payment carries BIN, last four and token, and
 only a card payment does; a delivered shipment has a delivery time, not before it shipped; an
 order's total is subtotal - discount + shipping_fee, to the cent).
@@ -15,30 +15,33 @@ import pandera.polars as pa
 import polars as pl
 
 from orchestration.contract.quality_rules import QUARANTINE, RULES
+from orchestration.contract.vocabulary import (
+    ACQUISITION_CHANNELS,
+    COUNTRY_CODE_PATTERN,
+    CURRENCY_CODE_PATTERN,
+    DEVICES,
+    EVENT_TYPES,
+    ORDER_CHANNELS,
+    ORDER_STATUSES,
+    PAYMENT_METHODS,
+    PAYMENT_STATUSES,
+    REGIONS,
+    RETURN_REASONS,
+    SHIPMENT_STATUSES,
+    TICKET_STATUSES,
+    TICKET_TOPICS,
+    TRAFFIC_SOURCES,
+    WEB_CHANNELS,
+)
 
 # Published types: DECIMAL(12,2) money, DECIMAL(18,8) exchange rates, TIMESTAMP in microseconds.
 Money = Annotated[pl.Decimal, 12, 2]
 Rate = Annotated[pl.Decimal, 18, 8]
 Timestamp = Annotated[pl.Datetime, "us", None]
 
-COUNTRY_CODE = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
-CURRENCY_CODE = r"^[A-Z]{3}$"  # ISO 4217
+COUNTRY_CODE = COUNTRY_CODE_PATTERN  # ISO 3166-1 alpha-2
+CURRENCY_CODE = CURRENCY_CODE_PATTERN  # ISO 4217
 TOKEN = r"^[a-z2-7]{52}$"  # keyed HMAC-SHA256, base32 (orchestration/lakehouse/pii.py)
-
-REGIONS = ["north_america", "europe", "asia_pacific", "latin_america"]
-ACQUISITION_CHANNELS = ["organic", "paid_search", "social", "email", "referral", "marketplace"]
-ORDER_STATUSES = ["placed", "paid", "shipped", "delivered", "cancelled", "returned"]
-ORDER_CHANNELS = ["web", "mobile_app", "marketplace"]
-WEB_CHANNELS = ["web", "mobile_app"]
-PAYMENT_METHODS = ["card", "paypal", "bank_transfer"]
-PAYMENT_STATUSES = ["captured", "failed", "refunded", "chargeback"]
-DEVICES = ["desktop", "mobile", "tablet"]
-SHIPMENT_STATUSES = ["in_transit", "delivered"]
-RETURN_REASONS = ["damaged", "wrong_size", "not_as_described", "changed_mind", "late_delivery"]
-TICKET_TOPICS = ["delivery", "refund", "product", "payment", "account"]
-TICKET_STATUSES = ["open", "resolved"]
-EVENT_TYPES = ["session_start", "product_view", "add_to_cart", "checkout", "purchase"]
-TRAFFIC_SOURCES = ["organic", "paid_search", "social", "email", "referral", "direct"]
 
 
 def _implies(condition: pl.Expr, consequence: pl.Expr) -> pl.Expr:

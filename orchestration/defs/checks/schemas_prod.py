@@ -13,18 +13,20 @@ from typing import Annotated
 import pandera.polars as pa
 import polars as pl
 
-from orchestration.defs.checks.schemas_curated import (
+from orchestration.contract.vocabulary import (
     ACQUISITION_CHANNELS,
-    COUNTRY_CODE,
-    CURRENCY_CODE,
     DEVICES,
     ORDER_CHANNELS,
     ORDER_STATUSES,
     PAYMENT_METHODS,
     PAYMENT_STATUSES,
     REGIONS,
-    TOKEN,
     WEB_CHANNELS,
+)
+from orchestration.defs.checks.schemas_curated import (
+    COUNTRY_CODE,
+    CURRENCY_CODE,
+    TOKEN,
     Money,
     Rate,
     Timestamp,
