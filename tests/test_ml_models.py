@@ -263,7 +263,7 @@ from orchestration.settings import Settings
 import mlflow.sklearn
 
 settings = Settings.from_env()
-churn, churn_version, _ = score_customers(settings)
+churn, churn_version, _, _ = score_customers(settings)
 fraud, fraud_version, _, _ = score_payments(settings)
 forecast, forecast_version = forecast_demand(settings)
 tracking.configure(settings)

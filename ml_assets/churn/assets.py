@@ -4,7 +4,7 @@ then score every customer with ``@champion`` (``prod/churn_scores``)."""
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import dagster as dg
 import numpy as np
@@ -211,7 +211,17 @@ def risk_tiers(p: np.ndarray, base_rate: float) -> np.ndarray:
     return np.where(p >= high, "high", np.where(p <= low, "low", "medium")).astype(object)
 
 
-def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, str]]:
+class CustomerScores(NamedTuple):
+    """What a scoring of every customer gives: the scores, the champion version that made them, the
+    lineage of the tables read, and the shop's churn base rate the risk tiers are set from."""
+
+    scores: pd.DataFrame
+    version: str
+    lineage: dict[str, str]
+    base_rate: float
+
+
+def score_customers(settings: Settings) -> CustomerScores:
     """Every customer's churn probability, risk tier and top drivers from ``@champion``."""
     from ml_assets.churn import train as T
 
@@ -234,8 +244,7 @@ def score_customers(settings: Settings) -> tuple[pd.DataFrame, str, dict[str, st
             "scored_as_of": as_of,
         }
     )
-    scores.attrs["base_rate"] = base_rate
-    return scores, str(version), lineage
+    return CustomerScores(scores, str(version), lineage, base_rate)
 
 
 @registry.scoring_asset(
@@ -250,7 +259,7 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     settings = lakehouse.settings()
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
-    scores, version, _ = score_customers(settings)
+    scores, version, _, base_rate = score_customers(settings)
     published = write_table(
         load_catalog(settings),
         "prod.churn_scores",
@@ -258,7 +267,7 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
         context.run.run_id,
     )
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
-    low, high = tier_bounds(scores.attrs["base_rate"])
+    low, high = tier_bounds(base_rate)
     registry.record_scoring(
         settings,
         context.run.run_id,
@@ -273,9 +282,7 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
             "risk_tiers": dg.MetadataValue.md(
                 reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])
             ),
-            "tier_bounds": (
-                f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {scores.attrs['base_rate']:.3f})"
-            ),
+            "tier_bounds": (f"low <= {low:.3f} < medium < {high:.3f} <= high (shop base rate {base_rate:.3f})"),
             "mean_churn_probability": round(float(scores["churn_probability"].mean()), 4),
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
         }
