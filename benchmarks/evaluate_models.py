@@ -313,8 +313,9 @@ def report(config: dict, churn: dict, fraud: dict, forecast: dict, seconds: floa
 
 # ---------------------------------------------------------------------------------------------
 # Hard shops: the demo shop and shops with little of its signal, each generated into a home of its
-# own and run through shoplake_all from nothing; one table per shop naming the winning candidate of
-# every family (or why it skipped), and the truth measures above where the family trained.
+# own and run through shoplake_all from nothing; per shop, each family's winning candidate (or why it
+# skipped), the truth measures above where the family trained, and issue 19's must-shows as checks.
+# The tables go to benchmarks/results/evaluate_models_<date>.json and docs/models.md.
 # ---------------------------------------------------------------------------------------------
 
 SHOPS: dict[str, dict] = {
@@ -335,11 +336,17 @@ HOME_VARIABLES = (
     "MLFLOW_TRACKING_URI",
     "SHOPLAKE_MLFLOW_ARTIFACTS",
 )
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = ROOT / "docs" / "models.md"
+# Issue 19: training all families on the demo shop takes at most this much wall time in total.
+TRAINING_BUDGET_SECONDS = 60.0
+TRAINING_STEPS = {family: f"ml__{family}_model" for family in MODEL_NAMES}
 
 
-def build_shop(home: Path, config: ShopConfig) -> tuple[Settings, str, bool]:
+def build_shop(home: Path, config: ShopConfig) -> tuple[Settings, str, bool, dict[str, float]]:
     """Generate ``config`` into a fresh SHOPLAKE_HOME and run shoplake_all on it in-process:
-    (settings, run id, success). Every location follows from the home, as for a user."""
+    (settings, run id, success, wall seconds of each step). Every location follows from the home."""
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -351,7 +358,67 @@ def build_shop(home: Path, config: ShopConfig) -> tuple[Settings, str, bool]:
     generate_shop(config, settings.source_url, settings.truth_dir, progress=False)
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("shoplake_all").execute_in_process(instance=instance, raise_on_error=False)
-    return settings, result.run_id, result.success
+        steps = step_seconds(instance, result.run_id)
+    return settings, result.run_id, result.success, steps
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step of a run, from its STEP_START and STEP_SUCCESS/STEP_FAILURE events."""
+    started, ended = {}, {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not entry.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[entry.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            ended[entry.step_key] = entry.timestamp
+    return {key: ended[key] - started[key] for key in started if key in ended}
+
+
+def time_training(settings: Settings, repeats: int) -> dict:
+    """Each family's training as its asset runs it (read the features, backtest and fit every
+    candidate), timed directly in this one process ``repeats`` times: wall and CPU seconds, and the
+    median of each. MLflow logging is not included here; the run's own training steps include it."""
+    tables = sorted({*churn_features.TABLES, *fraud_features.TABLES, *forecast_features.TABLES})
+    con, _ = lakehouse_data.open_tables(settings, tables)
+    steps = {
+        "churn": (lambda: churn_train.load_data(con), lambda d: churn_train.fit_candidates(d, SEED)),
+        "fraud": (lambda: fraud_train.load_data(con), lambda d: fraud_train.fit_candidates(d, SEED)),
+        "forecasting": (lambda: forecast_train.load_data(con), forecast_train.fit_candidates),
+    }
+    out: dict = {"repeats": repeats, "families": {}}
+    for family, (load, fit) in steps.items():
+        runs = []
+        for _ in range(repeats):
+            wall, cpu = time.perf_counter(), time.process_time()
+            data = load()
+            loaded, loaded_cpu = time.perf_counter(), time.process_time()
+            fit(data)
+            runs.append(
+                {
+                    "load_seconds": loaded - wall,
+                    "load_cpu_seconds": loaded_cpu - cpu,
+                    "fit_seconds": time.perf_counter() - loaded,
+                    "fit_cpu_seconds": time.process_time() - loaded_cpu,
+                }
+            )
+        total = [r["load_seconds"] + r["fit_seconds"] for r in runs]
+        total_cpu = [r["load_cpu_seconds"] + r["fit_cpu_seconds"] for r in runs]
+        out["families"][family] = {
+            "runs": runs,
+            "median_seconds": float(np.median(total)),
+            "median_cpu_seconds": float(np.median(total_cpu)),
+        }
+        print(
+            f"  training {family}: median {np.median(total):.1f} s wall, {np.median(total_cpu):.1f} s CPU "
+            f"over {repeats} runs",
+            file=sys.stderr,
+            flush=True,
+        )
+    out["total_median_seconds"] = sum(f["median_seconds"] for f in out["families"].values())
+    out["total_median_cpu_seconds"] = sum(f["median_cpu_seconds"] for f in out["families"].values())
+    return out
 
 
 def family_outcomes(settings: Settings, run_id: str) -> dict[str, dict]:
@@ -369,7 +436,7 @@ def family_outcomes(settings: Settings, run_id: str) -> dict[str, dict]:
     out = {}
     for family, model_name in MODEL_NAMES.items():
         stages = {
-            item.removeprefix(f"{family}_"): (status, detail)
+            item.removeprefix(f"{family}_"): [status, detail]
             for item, status, detail in rows
             if item.startswith(f"{family}_")
         }
@@ -388,6 +455,21 @@ def family_outcomes(settings: Settings, run_id: str) -> dict[str, dict]:
     return out
 
 
+def skipped(outcome: dict) -> str | None:
+    """Why the family's training skipped in the run, or None when it trained."""
+    status, detail = outcome["stages"].get("training", ["", ""])
+    return detail if status == "skipped" else None
+
+
+def published_marts(settings: Settings) -> dict[str, list[str]]:
+    """The prod marts dbt builds (one model file each) and those of them published to the lakehouse."""
+    from orchestration import query
+
+    marts = sorted(f"prod.{p.stem}" for p in (ROOT / "dbt_project" / "models" / "prod").glob("*.sql"))
+    tables = set(query.published_tables(query.connect(settings)))
+    return {"marts": marts, "published": [m for m in marts if m in tables]}
+
+
 def fraud_scores_vs_truth(settings: Settings) -> dict | None:
     """The published fraud scores against the true fraud label, which a shop without chargebacks never
     shows: how much of the hidden fraud the (unsupervised) scores find, next to the true probability's."""
@@ -403,78 +485,291 @@ def fraud_scores_vs_truth(settings: Settings) -> dict | None:
         settings.truth_dir / "payments.parquet", columns=["payment_id", "fraud_probability", "is_fraud"]
     )
     both = scores.merge(truth, on="payment_id")
-    if both.empty or not both["is_fraud"].any():
-        return None
-    return {
-        "payments": len(both),
-        "frauds": int(both["is_fraud"].sum()),
-        "modes": ", ".join(sorted(both["scoring_mode"].astype(str).unique())),
-        "scores_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_score"])),
-        "truth_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_probability"])),
-        "base_rate": float(both["is_fraud"].mean()),
-    }
-
-
-def truth_measures(settings: Settings, outcomes: dict[str, dict]) -> dict[str, str]:
-    """One line per family measured against the generator's truth, for the families that trained."""
-    tables = sorted({*churn_features.TABLES, *fraud_features.TABLES, *forecast_features.TABLES})
-    con, _ = lakehouse_data.open_tables(settings, tables)
-    trained = {f for f, o in outcomes.items() if o["stages"].get("training", ("",))[0] != "skipped"}
-    out = {}
-    if "churn" in trained:
-        c = evaluate_churn(con, settings.truth_dir)
-        out["churn"] = (
-            f"holdout ROC-AUC {c['model_roc_auc']:.3f} vs truth {c['truth_roc_auc']:.3f} "
-            f"(RFM baseline {c['baseline_roc_auc']:.3f}; churn rate {c['base_rate']:.2f})"
-        )
-    f = fraud_scores_vs_truth(settings)
-    if f is not None:
-        seen = " (in-sample: it trained on most of them)" if "supervised" in f["modes"].split(", ") else ""
-        out["fraud"] = (
-            f"published scores ({f['modes']}{seen}) PR-AUC {f['scores_pr_auc']:.3f} on the true label "
-            "vs truth "
-            f"{f['truth_pr_auc']:.3f} (fraud rate {f['base_rate']:.4f}, {f['frauds']} of {f['payments']})"
-        )
-    if "forecasting" in trained:
-        m = evaluate_forecast(con, settings.truth_dir)
-        out["forecasting"] = (
-            f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive "
-            f"{m['naive_units_mase']:.3f}; "
-            f"80%/95% coverage {m['coverage_80']:.2f}/{m['coverage_95']:.2f}; chosen: "
-            f"{m.get('models_chosen', '')}"
-        )
+    modes = sorted(both["scoring_mode"].astype(str).unique())
+    out = {"payments": len(both), "frauds": int(both["is_fraud"].sum()), "modes": modes}
+    if both["is_fraud"].any():
+        out |= {
+            "scores_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_score"])),
+            "truth_pr_auc": float(average_precision_score(both["is_fraud"], both["fraud_probability"])),
+            "base_rate": float(both["is_fraud"].mean()),
+        }
     return out
 
 
-def shop_table(
-    name: str, config: ShopConfig, success: bool, outcomes: dict[str, dict], truth: dict[str, str], seconds: float
-) -> str:
-    options = {k: v for k, v in config.as_dict().items() if k not in ("end_date", "dirty_rate")}
+def measure_shop(settings: Settings, outcomes: dict[str, dict]) -> dict:
+    """The truth measures of every family that trained in the run (None for one that skipped)."""
+    tables = sorted({*churn_features.TABLES, *fraud_features.TABLES, *forecast_features.TABLES})
+    con, _ = lakehouse_data.open_tables(settings, tables)
+    return {
+        "churn": None if skipped(outcomes["churn"]) else evaluate_churn(con, settings.truth_dir),
+        "fraud": None if skipped(outcomes["fraud"]) else evaluate_fraud(con, settings.truth_dir),
+        "fraud_published": fraud_scores_vs_truth(settings),
+        "forecast": None if skipped(outcomes["forecasting"]) else evaluate_forecast(con, settings.truth_dir),
+        **published_marts(settings),
+    }
+
+
+def shop_checks(name: str, options: dict, shop: dict) -> list[dict]:
+    """Issue 19's must-shows that apply to this shop, each with its figure, target and whether it holds.
+    Figures that no must-show targets on this shop are reported with the target "(reported)"."""
+    checks: list[dict] = []
+
+    def add(measure: str, detail: str, figure: str, target: str, met: bool | None) -> None:
+        checks.append({"measure": measure, "detail": detail, "figure": figure, "target": target, "met": met})
+
+    add("shoplake_all", f"{shop['seconds']:.0f} s", "green" if shop["success"] else "failed", "green", shop["success"])
+    if not shop["success"]:
+        return checks
+    demo = name == "demo"
+    outcomes = shop["families"]
+    add(
+        "prod marts published",
+        ", ".join(sorted(set(shop["marts"]) - set(shop["published"]))) or "every one",
+        f"{len(shop['published'])} of {len(shop['marts'])}",
+        "all",
+        shop["published"] == shop["marts"],
+    )
+    for family, o in outcomes.items():
+        why = skipped(o)
+        if why is not None:
+            add(f"{family} skipped with its reason", why, "skipped", "a reason", bool(why.strip()))
+    c = shop["churn"]
+    if c is not None:
+        add(
+            "churn champion vs best baseline, holdout ROC-AUC",
+            f"{c['winner']} {c['model_roc_auc']:.3f} vs {c['baseline']} {c['baseline_roc_auc']:.3f}",
+            f"{c['model_roc_auc'] - c['baseline_roc_auc']:+.3f}",
+            ">= 0",
+            c["model_roc_auc"] >= c["baseline_roc_auc"],
+        )
+        add(
+            "churn ROC-AUC vs recency alone",
+            f"{c['model_roc_auc']:.3f} vs {c['recency_roc_auc']:.3f}",
+            f"{c['model_roc_auc'] - c['recency_roc_auc']:+.3f}",
+            ">= +0.02" if demo else "(reported)",
+            c["model_roc_auc"] >= c["recency_roc_auc"] + 0.02 if demo else None,
+        )
+        add(
+            "churn ROC-AUC vs the true churn probability",
+            f"{c['model_roc_auc']:.3f} vs {c['truth_roc_auc']:.3f}",
+            f"ratio {c['ratio']:.3f}",
+            f">= {CHURN_RATIO}" if demo else "(reported)",
+            c["ratio"] >= CHURN_RATIO if demo else None,
+        )
+    f, published = shop["fraud"], shop["fraud_published"]
+    if published is not None and not options.get("chargebacks", True):
+        add(
+            "fraud scoring_mode without chargebacks",
+            ", ".join(published["modes"]),
+            ", ".join(published["modes"]),
+            "unsupervised",
+            published["modes"] == [fraud_train.UNSUPERVISED],
+        )
+    if f is not None:
+        add(
+            "fraud PR-AUC vs the true fraud probability",
+            f"{f['winner']} ({f['mode']}) {f['model_pr_auc']:.3f} vs {f['truth_pr_auc']:.3f} on {f['label']}",
+            f"ratio {f['ratio']:.3f}",
+            f">= {FRAUD_RATIO}" if demo else "(reported)",
+            f["ratio"] >= FRAUD_RATIO if demo else None,
+        )
+    m = shop["forecast"]
+    if m is not None:
+        add(
+            "forecast MASE vs the best of seasonal naive and 28-day mean, holdout",
+            f"{m['shipped']} {m['selected_units_mase']:.3f} vs {m['best_baseline_units_mase']:.3f} (seasonal naive "
+            f"{m['naive_units_mase']:.3f}, 28-day mean {m['window_mean_units_mase']:.3f}, "
+            f"ETS {m['ets_units_mase']:.3f})",
+            f"{m['selected_units_mase'] - m['best_baseline_units_mase']:+.3f}",
+            "<= 0" if demo else "(reported)",
+            m["selected_units_mase"] <= m["best_baseline_units_mase"] + 1e-12 if demo else None,
+        )
+        add(
+            "forecast MASE vs seasonal naive, holdout",
+            f"{m['selected_units_mase']:.3f} vs {m['naive_units_mase']:.3f}",
+            f"ratio {m['ratio']:.3f}",
+            f"<= {MASE_RATIO}" if demo else "(reported)",
+            m["ratio"] <= MASE_RATIO if demo else None,
+        )
+        for nominal in (80, 95):
+            cover = m[f"every_series_coverage_{nominal}"]
+            add(
+                f"{nominal}% interval coverage, holdout",
+                f"{cover:.3f} of every series' days (category units {m[f'units_coverage_{nominal}']:.3f})",
+                f"{100 * (cover - nominal / 100):+.1f} points",
+                "within 5 points",
+                abs(cover - nominal / 100) <= COVERAGE_TOLERANCE,
+            )
+    return checks
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "/").replace("\n", " ")
+
+
+def _yes(met: bool | None) -> str:
+    return "" if met is None else ("yes" if met else "NO")
+
+
+def family_rows(shop: dict) -> list[list[str]]:
+    """One row per family: outcome in the run, the candidate that ships, the gate's decision, the truth."""
+    rows = []
+    for family, o in shop["families"].items():
+        why = skipped(o)
+        outcome = (
+            f"skipped: {why}"
+            if why is not None
+            else ", ".join(f"{stage} {status}" for stage, (status, _) in o["stages"].items()) or "no outcome recorded"
+        )
+        winner = f"{o['candidate']} (v{o['version']})" if o["candidate"] else "none"
+        truth = ""
+        if family == "churn" and shop.get("churn"):
+            c = shop["churn"]
+            truth = (
+                f"holdout ROC-AUC {c['model_roc_auc']:.3f} ({c['winner']}) vs truth {c['truth_roc_auc']:.3f}, "
+                f"best baseline {c['baseline']} {c['baseline_roc_auc']:.3f}, recency {c['recency_roc_auc']:.3f}; "
+                f"churn rate {c['base_rate']:.2f}"
+            )
+        elif family == "fraud" and shop.get("fraud_published"):
+            p = shop["fraud_published"]
+            modes = ", ".join(p["modes"])
+            truth = f"published scores {modes}"
+            if "scores_pr_auc" in p:
+                seen = " (in-sample: it trained on most of them)" if fraud_train.SUPERVISED in p["modes"] else ""
+                truth += (
+                    f"{seen}: PR-AUC {p['scores_pr_auc']:.3f} on the true label vs truth {p['truth_pr_auc']:.3f} "
+                    f"(fraud rate {p['base_rate']:.4f}, {p['frauds']} of {p['payments']})"
+                )
+        elif family == "forecasting" and shop.get("forecast"):
+            m = shop["forecast"]
+            truth = (
+                f"holdout MASE {m['selected_units_mase']:.3f} vs seasonal naive {m['naive_units_mase']:.3f}, "
+                f"28-day mean {m['window_mean_units_mase']:.3f}; 80%/95% coverage "
+                f"{m['every_series_coverage_80']:.2f}/{m['every_series_coverage_95']:.2f}; per series: "
+                f"{m['models_chosen']}"
+            )
+        rows.append([family, outcome, winner, o["decision"], truth])
+    return rows
+
+
+def shop_section(shop: dict) -> str:
     lines = [
-        f"### {name}",
+        f"### {shop['name']}",
         "",
-        f"{json.dumps(options)}; shoplake_all {'green' if success else 'FAILED'} in {seconds:.0f} s.",
+        f"{json.dumps(shop['options'])}; shoplake_all {'green' if shop['success'] else 'FAILED'} in "
+        f"{shop['seconds']:.0f} s.",
         "",
         "| family | outcome | winning candidate | gate decision | against the truth |",
         "|---|---|---|---|---|",
     ]
-    for family, o in outcomes.items():
-        stages = o["stages"]
-        skipped = stages.get("training", ("", ""))
-        outcome = (
-            "skipped: " + skipped[1]
-            if skipped[0] == "skipped"
-            else ", ".join(f"{stage} {status}" for stage, (status, _) in stages.items()) or "no outcome recorded"
-        )
-        winner = f"{o['candidate']} (v{o['version']})" if o["candidate"] else "none"
-        cells = [family, outcome, winner, o["decision"], truth.get(family, "")]
-        lines.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in family_rows(shop)]
+    lines += ["", "| must-show | detail | figure | target | met |", "|---|---|---|---|---|"]
+    lines += [
+        "| " + " | ".join(_cell(c[k]) for k in ("measure", "detail", "figure", "target")) + f" | {_yes(c['met'])} |"
+        for c in shop["checks"]
+    ]
     return "\n".join(lines)
 
 
-def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work: Path) -> str:
-    """Build each named shop (``SHOPS``) at this size under ``work``, run it, and tabulate it."""
-    sections = []
+def training_section(result: dict) -> list[str]:
+    timing, steps = result.get("training_time"), result.get("training_steps") or {}
+    if not timing:
+        return []
+    lines = [
+        "## Training time on the demo shop",
+        "",
+        f"Each family's training (read its features, backtest and fit every candidate) timed directly in one "
+        f"process, {timing['repeats']} runs each (medians); and the training steps of the same shop's "
+        "`shoplake_all` run, which also log every candidate with its plots to MLflow (and, on a fresh home, "
+        f"create the MLflow database). Budget: {TRAINING_BUDGET_SECONDS:.0f} s of wall time for all families.",
+        "",
+        "| family | wall | CPU | step in the run |",
+        "|---|---|---|---|",
+    ]
+    for family, t in timing["families"].items():
+        step = steps.get(family)
+        lines.append(
+            f"| {family} | {t['median_seconds']:.1f} s | {t['median_cpu_seconds']:.1f} s | "
+            f"{'' if step is None else f'{step:.1f} s'} |"
+        )
+    total_steps = sum(steps.values()) if steps else None
+    lines.append(
+        f"| all | {timing['total_median_seconds']:.1f} s | {timing['total_median_cpu_seconds']:.1f} s | "
+        f"{'' if total_steps is None else f'{total_steps:.1f} s'} |"
+    )
+    load = result.get("load_average")
+    if load:
+        lines += ["", f"Load average when timed: {load:.2f} on {result['machine']['cores']} cores."]
+    return lines
+
+
+def render(result: dict, source: Path) -> str:
+    """docs/models.md from one result file."""
+    checks = [(s["name"], c) for s in result["shops"] for c in s["checks"] if c["met"] is not None]
+    missed = [f"{name}: {c['measure']}" for name, c in checks if not c["met"]]
+    lines = [
+        "# Models against the truth",
+        "",
+        "Generated by `benchmarks/evaluate_models.py --shops ...` from "
+        f"`{source.relative_to(ROOT) if source.is_relative_to(ROOT) else source}` ({result['date']}, code "
+        f"{result['code_version']}, {result['machine']['cores']} cores). Do not edit by hand.",
+        "",
+        "Each shop is generated from nothing at "
+        f"{result['customers']:,} customers x {result['days']} days (seed {result['seed']}) and run through "
+        "`shoplake_all`. Every family backtests its candidates, its simple baselines included, on rolling "
+        "origins; the best one ships if it beats the naive reference (see docs/design.md). The generator's "
+        "hidden truth (each customer's churn probability, each payment's fraud probability and label, the "
+        "expected units per category and day) measures the result on a holdout no model saw: for churn the "
+        "truth's own label window, for forecasting the 28 days after the training history, for fraud the "
+        "latest payments (or, with no chargebacks, the true fraud label that such a shop never shows).",
+        "",
+        f"Must-shows met: {sum(c['met'] for _, c in checks)} of {len(checks)}"
+        + (f"; missed: {'; '.join(missed)}." if missed else "."),
+        "",
+        "| shop | churn | fraud | forecasting | checks met |",
+        "|---|---|---|---|---|",
+    ]
+    for shop in result["shops"]:
+        cells = []
+        for family in MODEL_NAMES:
+            o = shop["families"][family]
+            why = skipped(o)
+            cells.append("skipped" if why is not None else (o["candidate"] or "none"))
+        mine = [c for c in shop["checks"] if c["met"] is not None]
+        cells.append(f"{sum(c['met'] for c in mine)} of {len(mine)}")
+        lines.append(f"| {shop['name']} | " + " | ".join(cells) + " |")
+    lines += ["", *training_section(result), "", "## Per shop", ""]
+    lines += [shop_section(s) + "\n" for s in result["shops"]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def code_version() -> str:
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:  # not a git checkout (an exported tree): its version is written beside it
+        marker = ROOT / ".code_version"
+        return marker.read_text().strip() if marker.exists() else "unknown"
+    return head + ("+uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work: Path, repeats: int) -> dict:
+    """Build each named shop (``SHOPS``) at this size under ``work``, run it, measure it, check it;
+    time each family's training on the demo shop."""
+    result: dict = {
+        "kind": "evaluate_models",
+        "date": dt.date.today().isoformat(),
+        "code_version": code_version(),
+        "machine": {"cores": os.cpu_count()},
+        "customers": customers,
+        "days": days,
+        "seed": seed,
+        "model_seed": SEED,
+        "shops": [],
+    }
     for name in names:
         options = dict(SHOPS[name])
         config = ShopConfig(**({"customers": customers, "days": days, "seed": seed} | options)).validate()
@@ -487,22 +782,42 @@ def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work:
             file=sys.stderr,
             flush=True,
         )
-        settings, run_id, success = build_shop(home, config)
-        seconds = time.perf_counter() - started
-        outcomes = (
-            family_outcomes(settings, run_id)
-            if success
-            else {f: {"stages": {}, "candidate": None, "version": None, "decision": ""} for f in MODEL_NAMES}
-        )
-        truth = truth_measures(settings, outcomes) if success else {}
-        sections.append(shop_table(name, config, success, outcomes, truth, seconds))
-        print(sections[-1] + "\n", flush=True)
-    return "\n\n".join(sections)
+        settings, run_id, success, steps = build_shop(home, config)
+        shop = {
+            "name": name,
+            "options": {k: v for k, v in config.as_dict().items() if k not in ("end_date", "dirty_rate")},
+            "success": success,
+            "seconds": time.perf_counter() - started,
+            "run_id": run_id,
+            "training_steps": {f: steps[key] for f, key in TRAINING_STEPS.items() if key in steps},
+            "families": {},
+            "churn": None,
+            "fraud": None,
+            "fraud_published": None,
+            "forecast": None,
+            "marts": [],
+            "published": [],
+        }
+        if success:
+            shop["families"] = family_outcomes(settings, run_id)
+            shop |= measure_shop(settings, shop["families"])
+        else:
+            shop["families"] = {
+                f: {"stages": {}, "candidate": None, "version": None, "decision": ""} for f in MODEL_NAMES
+            }
+        shop["checks"] = shop_checks(name, options, shop)
+        if name == "demo" and success and repeats:
+            result["load_average"] = os.getloadavg()[0]
+            result["training_time"] = time_training(settings, repeats)
+            result["training_steps"] = shop["training_steps"]
+        result["shops"].append(shop)
+        print(shop_section(shop) + "\n", flush=True)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--markdown", help="also write the table to this file (with --shops: the page)")
     parser.add_argument(
         "--shops",
         nargs="+",
@@ -513,12 +828,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=540, help="history of the --shops (default 540)")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path("data/bench/hard_shops"), help="where the --shops' homes go")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="with --shops: time each family's training on the demo shop this often"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="with --shops: the result file (default benchmarks/results/evaluate_models_<date>.json)",
+    )
+    parser.add_argument("--render", type=Path, help="write --markdown (default docs/models.md) from this result file")
     args = parser.parse_args(argv)
-    if args.shops:
-        text = evaluate_shops(args.shops, args.customers, args.days, args.seed, args.work)
-        if args.markdown:
-            Path(args.markdown).write_text(text + "\n")
+    if args.render:
+        result = json.loads(args.render.read_text())
+        Path(args.markdown or PAGE).write_text(render(result, args.render.resolve()))
         return 0
+    if args.shops:
+        result = evaluate_shops(args.shops, args.customers, args.days, args.seed, args.work, args.repeats)
+        path = args.json or RESULTS / f"evaluate_models_{result['date']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"wrote {path}", file=sys.stderr)
+        if args.markdown:
+            Path(args.markdown).write_text(render(result, path.resolve()))
+        checks = [c["met"] for s in result["shops"] for c in s["checks"] if c["met"] is not None]
+        return 0 if all(checks) else 1
     settings = Settings.from_env()
     if not (settings.truth_dir / "generation.json").exists():
         print(
