@@ -1,24 +1,33 @@
 import contextlib
 import faulthandler
 import os
+import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
-ENV_VARS = (
-    "SHOPLAKE_HOME",
-    "SHOPLAKE_SOURCE_URL",
-    "SHOPLAKE_CATALOG_URI",
-    "SHOPLAKE_WAREHOUSE",
-    "SHOPLAKE_DUCKDB_PATH",
-    "MLFLOW_TRACKING_URI",
-    "SHOPLAKE_MLFLOW_ARTIFACTS",
-)
+# Variables that point the code at a lakehouse, a source, a store or a key: a test's own home clears
+# them all, so nothing of the developer's shell (or of another test) leaks in.
+ENV_PREFIXES = ("SHOPLAKE_", "MLFLOW_")
+ENV_NAMES = ("DAGSTER_HOME",)
+
+
+def _outside_env(name: str) -> bool:
+    return name.startswith(ENV_PREFIXES) or name in ENV_NAMES
+
+
+def clean_environ(home: Path | None = None, **extra: str) -> dict[str, str]:
+    """os.environ without the lakehouse variables, SHOPLAKE_HOME set to ``home``: for subprocesses."""
+    env = {k: v for k, v in os.environ.items() if not _outside_env(k)}
+    if home is not None:
+        env["SHOPLAKE_HOME"] = str(home)
+    return {**env, **extra}
 
 
 def pytest_sessionstart(session):
@@ -75,10 +84,7 @@ def scratch_mariadb(prefix: str = "shoplake_test"):
 @pytest.fixture
 def shoplake_home(tmp_path, monkeypatch) -> Settings:
     """A private SHOPLAKE_HOME: every default location (source, catalog, DuckDB, MLflow) under tmp."""
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("SHOPLAKE_HOME", str(tmp_path / "home"))
-    return Settings.from_env()
+    return isolated_env(monkeypatch, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")
@@ -114,15 +120,81 @@ def run_job(job_name: str, instance=None):
 
 
 def isolated_env(mp: pytest.MonkeyPatch, home: Path) -> Settings:
-    for var in ENV_VARS:
+    """The one environment set-up: clears every lakehouse variable (SHOPLAKE_*, MLFLOW_*, DAGSTER_HOME)
+    and points SHOPLAKE_HOME at ``home``; ``mp.undo()`` puts the caller's environment back. Module- and
+    session-scoped fixtures pass a ``pytest.MonkeyPatch()`` of their own."""
+    for var in [k for k in os.environ if _outside_env(k)]:
         mp.delenv(var, raising=False)
     mp.setenv("SHOPLAKE_HOME", str(home))
     return Settings.from_env()
 
 
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory, request) -> Settings:
+    """A private SHOPLAKE_HOME for a whole module (its module-scoped fixtures build one lakehouse)."""
+    mp = pytest.MonkeyPatch()
+    settings = isolated_env(mp, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    yield settings
+    mp.undo()
+
+
+def _sync_in_place(source: Path, target: Path) -> int:
+    """Make ``target`` a copy of ``source``: files that differ (size or mtime) are rewritten in place,
+    files ``source`` lacks are removed. Rewriting in place keeps every inode, so a SQLite or DuckDB
+    connection some library still holds open (MLflow caches its store per URI) sees the restored
+    content, not a deleted file. Returns the number of files copied."""
+    copied = 0
+    for directory, dirnames, filenames in os.walk(target, topdown=True):
+        here = Path(directory)
+        there = source / here.relative_to(target)
+        for name in list(dirnames):
+            if not (there / name).is_dir():
+                shutil.rmtree(here / name)
+                dirnames.remove(name)
+        for name in filenames:
+            if not (there / name).is_file():
+                (here / name).unlink()
+    for directory, _, filenames in os.walk(source):
+        here = Path(directory)
+        there = target / here.relative_to(source)
+        there.mkdir(exist_ok=True)
+        for name in filenames:
+            src, dst = here / name, there / name
+            a = src.stat()
+            if dst.exists():
+                b = dst.stat()
+                if (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns):
+                    continue
+            with open(src, "rb") as fin, open(dst, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+            shutil.copystat(src, dst)
+            copied += 1
+    return copied
+
+
+@dataclass
+class DemoLakehouse:
+    settings: Settings
+    result: object
+    checks: list
+    pristine: Path  # a copy of the home as the build left it
+    changed: bool = False
+
+    def __iter__(self):  # settings, result, checks = demo_lakehouse
+        return iter((self.settings, self.result, self.checks))
+
+    def restore(self) -> None:
+        if self.changed:
+            _sync_in_place(self.pristine, self.settings.home)
+            self.changed = False
+
+
 @pytest.fixture(scope="session")
 def demo_lakehouse(tmp_path_factory):
-    """(settings, result, checks) of `shoplake_all` on the demo shop, in a private SHOPLAKE_HOME."""
+    """(settings, result, checks) of `shoplake_all` on the demo shop, in a private SHOPLAKE_HOME.
+
+    Built once per session and read-only for the tests that use it: a test that changes it asks for
+    ``demo_lakehouse_to_change`` instead."""
     from demo_shop.generate import ShopConfig, generate_shop
 
     mp = pytest.MonkeyPatch()
@@ -134,5 +206,23 @@ def demo_lakehouse(tmp_path_factory):
         progress=False,
     )
     result, checks = run_job("shoplake_all")
-    yield settings, result, checks
+    pristine = tmp_path_factory.mktemp("demo-lakehouse-as-built") / "home"
+    shutil.copytree(settings.home, pristine)
+    lake = DemoLakehouse(settings, result, checks, pristine)
+    yield lake
     mp.undo()
+
+
+@pytest.fixture
+def demo_lakehouse_to_change(demo_lakehouse):
+    """The session's demo lakehouse for a test that changes it (simulates days, runs jobs on it).
+
+    Iceberg metadata, the catalog and MLflow hold absolute paths, so a copy elsewhere would still point
+    into the original: the test gets the original, and after it the home is put back, file by file,
+    from the copy taken after the build (only what the test changed is copied back: seconds)."""
+    demo_lakehouse.restore()
+    demo_lakehouse.changed = True
+    try:
+        yield demo_lakehouse
+    finally:
+        demo_lakehouse.restore()

@@ -3,11 +3,11 @@ the same raw tables as an uninterrupted run: no duplicate, no lost row."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
 import sys
-import uuid
 
 import pymysql
 import pytest
@@ -18,6 +18,7 @@ from orchestration.contract.database import SourceDatabase, SourceUnavailable
 from orchestration.defs.extract import extract_table as et
 from orchestration.lakehouse.catalog import load_catalog
 from orchestration.settings import Settings
+from tests.conftest import MARIADB, scratch_mariadb
 from tests.tcp_proxy import Proxy
 
 METADATA = {"_extracted_at", "_dagster_run_id"}
@@ -95,12 +96,11 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(shop, point, tmp_path):
 
 @pytest.mark.mariadb
 def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shoplake_home, monkeypatch):
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    proxy = Proxy()
-    try:
-        direct = f"mysql://root@127.0.0.1:3306/{name}"
+    with (
+        scratch_mariadb() as (name, direct),
+        contextlib.closing(Proxy()) as proxy,
+        contextlib.closing(pymysql.connect(**MARIADB, autocommit=True)) as admin,
+    ):
         SourceDatabase(direct).create_schema()
         admin.cursor().execute(
             f"INSERT INTO `{name}`.categories (category_id, name, department, updated_at) "
@@ -135,10 +135,6 @@ def test_database_lost_mid_run_fails_clearly_commits_nothing_then_recovers(shopl
         result = et.extract_table(categories, settings, run_id="after", chunk_rows=500)
         assert (result.inserted, result.rows_read) == (3000, 3000)
         assert load_catalog(settings).load_table("raw.categories").scan().to_arrow().num_rows == 3000
-    finally:
-        proxy.close()
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
-        admin.close()
 
 
 @pytest.mark.mariadb
@@ -147,13 +143,13 @@ def test_a_source_that_goes_silent_mid_read_times_out_commits_nothing_then_recov
     its own; without the read deadline this extraction waited for ever and held the writer pool."""
     import threading
 
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    proxy = Proxy()
-    try:
-        SourceDatabase(f"mysql://root@127.0.0.1:3306/{name}").create_schema()
-        source = pymysql.connect(host="127.0.0.1", user="root", database=name, autocommit=True).cursor()
+    with (
+        scratch_mariadb() as (name, direct),
+        contextlib.closing(Proxy()) as proxy,
+        contextlib.closing(pymysql.connect(**MARIADB, database=name, autocommit=True)) as connection,
+    ):
+        SourceDatabase(direct).create_schema()
+        source = connection.cursor()
         source.execute(
             "INSERT INTO categories (category_id, name, department, updated_at) "
             "SELECT seq, concat('category number ', seq), 'department', '2026-01-01 00:00:00.000' FROM seq_1_to_20000"
@@ -203,7 +199,3 @@ def test_a_source_that_goes_silent_mid_read_times_out_commits_nothing_then_recov
             latest[row["category_id"]] = row["name"]
         source.execute("SELECT category_id, name FROM categories")
         assert latest == dict(source.fetchall())
-    finally:
-        proxy.close()
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
-        admin.close()
