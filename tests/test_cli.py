@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import clean_environ
+
 SHOPLAKE = str(Path(sys.executable).parent / "shoplake")
 
 
 def run(*args: str, env_home: Path) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPLAKE_")}
-    env["SHOPLAKE_HOME"] = str(env_home)
+    env = clean_environ(env_home)
     return subprocess.run([SHOPLAKE, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -52,22 +51,18 @@ def test_sql_on_unknown_table_lists_what_exists(tmp_path):
 
 @pytest.mark.mariadb
 def test_generate_refuses_a_mysql_shop_that_holds_rows_and_leaves_it_intact(tmp_path):
-    import uuid
-
     import pymysql
 
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql://root@127.0.0.1:3306/{name}"
-    try:
+    from tests.conftest import MARIADB, scratch_mariadb
+
+    with scratch_mariadb() as (name, url):
         assert (
             run(
                 "generate", "--customers", "20", "--days", "5", "--quiet", "--source", url, env_home=tmp_path
             ).returncode
             == 0
         )
-        shop = pymysql.connect(host="127.0.0.1", user="root", database=name, autocommit=True).cursor()
+        shop = pymysql.connect(**MARIADB, database=name, autocommit=True).cursor()
         shop.execute("INSERT INTO categories (category_id, name, department) VALUES (9999, 'typed by hand', 'staff')")
         shop.execute("SELECT count(*) FROM customers")
         customers = shop.fetchone()[0]
@@ -80,9 +75,7 @@ def test_generate_refuses_a_mysql_shop_that_holds_rows_and_leaves_it_intact(tmp_
         assert shop.fetchone() == ("typed by hand",)
         shop.execute("SELECT count(*) FROM customers")
         assert shop.fetchone()[0] == customers
-    finally:
-        admin.cursor().execute(f"DROP DATABASE `{name}`")
-        admin.close()
+        shop.connection.close()
 
 
 @pytest.mark.parametrize("args", [["generate", "--customers", "20", "--days", "5", "--quiet"], ["sql", "select 1"]])
@@ -96,14 +89,12 @@ def test_a_home_that_cannot_be_written_is_one_line(tmp_path, args):
 
 
 def test_a_malformed_timeout_setting_is_one_line(tmp_path):
-    import os
-
     proc = subprocess.run(
         [SHOPLAKE, "where"],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "SHOPLAKE_HOME": str(tmp_path), "SHOPLAKE_SOURCE_READ_TIMEOUT": "soon"},
+        env=clean_environ(tmp_path, SHOPLAKE_SOURCE_READ_TIMEOUT="soon"),
     )
     assert proc.returncode == 2 and proc.stderr == (
         "shoplake where: error: SHOPLAKE_SOURCE_READ_TIMEOUT must be a number of seconds above 0, got 'soon': "

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import uuid
 from decimal import Decimal
 
 import pymysql
@@ -111,6 +110,7 @@ def _digest(rows) -> tuple[str, list]:
     return hashlib.md5(repr(canonical).encode()).hexdigest(), canonical
 
 
+@pytest.mark.slow  # two daily_refresh runs
 def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_source(shoplake_home, monkeypatch):
     """Run the daily refresh on a MariaDB shop, then insert, update (rows sharing the watermark's exact
     millisecond) and hard-delete at the source, run again: curated equals the source by checksum
@@ -119,13 +119,9 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
     from orchestration.query import connect as query_connect
     from tests.conftest import run_job
 
-    name = f"shoplake_test_{uuid.uuid4().hex[:10]}"
-    admin = pymysql.connect(**SERVER, autocommit=True)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    url = f"mysql://root@127.0.0.1:3306/{name}"
-    monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
-    settings = Settings.from_env()
-    try:
+    with scratch_mariadb() as (name, url):
+        monkeypatch.setenv("SHOPLAKE_SOURCE_URL", url)
+        settings = Settings.from_env()
         generate_shop(
             ShopConfig(customers=150, days=45, seed=11, dirty_rate=0.0), url, settings.truth_dir, progress=False
         )
@@ -180,9 +176,6 @@ def test_a_mysql_shop_run_changed_and_run_again_leaves_curated_equal_to_the_sour
         counts = dict(zip(ops.column("_op").to_pylist(), ops.column("_op_count").to_pylist()))
         first_load = len(at_source) - 1 + 2  # today's rows, minus 9004, plus the two deleted
         assert counts == {"insert": first_load + 1, "update": 3, "delete": 2}
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 def test_zero_and_partial_zero_dates_land_as_null_with_their_original_text(mysql_source):
