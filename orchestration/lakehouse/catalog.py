@@ -12,6 +12,7 @@ fast-forward of main when its checks pass (``promote``).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,7 +80,11 @@ def commit_with_retry(table: IcebergTable, commit: Callable[[IcebergTable], None
     """Run ``commit`` and retry on a concurrent-commit conflict after refreshing the metadata."""
     for attempt in range(1, attempts + 1):
         try:
-            commit(table)
+            with warnings.catch_warnings():
+                # pyiceberg warns when an overwrite's delete finds no rows: replacing a table that is
+                # new or empty, or a ledger's rows of a run that has none yet. Nothing is lost then.
+                warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+                commit(table)
             return table
         except CommitFailedException:
             if attempt == attempts:
