@@ -46,8 +46,8 @@ mlflow: install
 	$(BIN)/shoplake mlflow-ui --port $(MLFLOW_PORT)
 
 bench: prepare
-	$(PY) benchmarks/pipeline.py --scale $(or $(SCALE),S)
-	$(PY) benchmarks/report.py
+	$(PY) -m benchmarks.pipeline --scale $(or $(SCALE),S)
+	$(PY) -m benchmarks.report
 
 clean:
 	rm -rf "$(HOME_DIR)"/source "$(HOME_DIR)"/lakehouse "$(HOME_DIR)"/mlflow "$(HOME_DIR)"/dagster

@@ -1,12 +1,11 @@
-"""Write docs/performance.md from the benchmark results (benchmarks/results/*.json).
+"""Write docs/performance.md from the benchmark results (benchmarks/results/pipeline_*.json).
 
-Only the latest result of each kind is shown (per scale for the end-to-end pipeline), with its
-machine, date and code version, so the page never carries a figure that no result file backs. What
-the figures taught (findings that outlive one run) is kept beside them in benchmarks/findings.md and
-copied in after the tables.
+Only the latest result of each scale is shown, with its date, code version and machine, and whether
+the machine was quiet, so the page never carries a figure that no result file backs. The findings
+(benchmarks/findings.md) follow the tables.
 
-    .venv/bin/python benchmarks/report.py            # rewrite docs/performance.md
-    .venv/bin/python benchmarks/report.py --check    # exit 1 if docs/performance.md is stale
+    .venv/bin/python -m benchmarks.report            # rewrite docs/performance.md
+    .venv/bin/python -m benchmarks.report --check    # exit 1 if docs/performance.md is stale
 """
 
 from __future__ import annotations
@@ -20,241 +19,186 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 FINDINGS = ROOT / "benchmarks" / "findings.md"
 PAGE = ROOT / "docs" / "performance.md"
+SCALE_ORDER = ("XS", "DEMO", "S", "M", "L")
+
+# Result files of format 1 ran the full pipeline staged in four processes and named its parts
+# differently: their stages, under this page's phase names.
+FORMAT_1_PHASES = {
+    "extract": ("extract", "raw commit"),
+    "dbt: curated models": ("curated",),
+    "dbt: prod models": ("prod",),
+    "publish to Iceberg": ("publish",),
+    "quality checks": ("quality checks",),
+    "training": ("train",),
+    "scoring": ("score",),
+}
 
 
-def _ended_at(result: dict) -> float:
-    """When a result was produced: the latest `ended_at` anywhere in it (several runs share a date)."""
-    latest = 0.0
-    stack = [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            value = item.get("ended_at")
-            if isinstance(value, int | float):
-                latest = max(latest, float(value))
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return latest
-
-
-def latest(pattern: str, key=None) -> dict[str, tuple[Path, dict]]:
-    """The newest result per group (``key(result)``; one group when None) among files matching pattern."""
-    best: dict[str, tuple[Path, dict]] = {}
-    for path in sorted(RESULTS.glob(pattern)):
+def latest_per_scale() -> dict[str, tuple[Path, dict]]:
+    """The newest pipeline result of each scale (by date, then file name)."""
+    best: dict[str, tuple[tuple, Path, dict]] = {}
+    for path in RESULTS.glob("pipeline_*.json"):
         result = json.loads(path.read_text())
-        group = key(result) if key else ""
-        rank = (result.get("date", ""), _ended_at(result), path.name)
-        if group not in best or rank > best[group][2]:
-            best[group] = (path, result, rank)
-    return {g: (p, r) for g, (p, r, _) in sorted(best.items())}
+        scale = result["scale"]["name"]
+        rank = (result.get("date", ""), result.get("format", 1), path.name)
+        if scale not in best or rank > best[scale][0]:
+            best[scale] = (rank, path, result)
+    order = {name: i for i, name in enumerate(SCALE_ORDER)}
+    return {s: (p, r) for s, (_, p, r) in sorted(best.items(), key=lambda kv: order.get(kv[0], len(order)))}
 
 
 def _s(value, unit: str = " s", digits: int = 1) -> str:
     return "" if value is None else f"{value:,.{digits}f}{unit}"
 
 
-def _machine(result: dict) -> str:
-    m = result.get("machine") or {}
-    cores = m.get("cores", result.get("cores"))
-    memory = f", {m['memory_gb']:.0f} GB" if m.get("memory_gb") else ""
-    return f"{cores} cores{memory}" if cores else "not recorded"
+def phases_of(r: dict) -> dict[str, float]:
+    if r.get("format", 1) >= 2:
+        return r["full_run"]["phases"]
+    stages = {x["stage"]: x["seconds"] for x in r["full_run"]["stages"]}
+    return {name: sum(stages.get(s, 0.0) for s in parts) for name, parts in FORMAT_1_PHASES.items()}
 
 
-def _source(path: Path, result: dict) -> str:
-    code = f", code {result['code_version']}" if result.get("code_version") else ""
-    return f"`{path.relative_to(ROOT)}` ({result.get('date', '?')}{code}, {_machine(result)})"
+def training_of(r: dict) -> dict:
+    if r.get("format", 1) >= 2:
+        return r["full_run"].get("training") or {}
+    steps = r["full_run"]["processes"].get("train", {}).get("steps", {})
+    families = {
+        k.removeprefix("ml__").removesuffix("_model"): v
+        for k, v in steps.items()
+        if k.startswith("ml__") and k.endswith("_model")
+    }
+    return {"families": families, "sum_seconds": round(sum(families.values()), 3)} if families else {}
 
 
-def pipeline_section() -> list[str]:
-    runs = latest("pipeline_*.json", key=lambda r: r["scale"]["name"])
-    if not runs:
-        return []
-    scales = list(runs)
-    lines = ["## End to end (`make bench SCALE=S|M`)", ""]
-    lines += [f"- {name}: {_source(path, r)}" for name, (path, r) in runs.items()]
-    lines += ["", "| | " + " | ".join(scales) + " |", "|---" * (len(scales) + 1) + "|"]
+def _machine(r: dict) -> str:
+    m = r.get("machine") or {}
+    text = f"{m.get('cores', '?')} cores, {m.get('memory_gb', 0):.0f} GB"
+    if "quiet" in m:
+        text += (
+            ", quiet machine"
+            if m["quiet"]
+            else f", busy machine (other processes took {m['others_cpu_share']:.0%} of the CPU)"
+        )
+    elif m.get("load_average_at_start"):
+        text += f", load average {m['load_average_at_start'][0]} at start"
+    return text
 
-    def row(label: str, fn) -> None:
+
+def _source(path: Path, r: dict) -> str:
+    return f"`{path.relative_to(ROOT)}` ({r.get('date', '?')}, code {r.get('code_version') or '?'}, {_machine(r)})"
+
+
+class Table:
+    """A markdown table with one column per scale; a row whose cells are all empty is left out."""
+
+    def __init__(self, first: str, runs: dict[str, tuple[Path, dict]]):
+        self.runs, self.lines = runs, [f"| {first} | " + " | ".join(runs) + " |", "|---" * (len(runs) + 1) + "|"]
+
+    def row(self, label: str, cell) -> None:
         cells = []
-        for _, (_, r) in runs.items():
+        for _, r in self.runs.values():
             try:
-                cells.append(fn(r))
-            except (KeyError, TypeError):
+                cells.append(cell(r) or "")
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
                 cells.append("")
         if any(cells):
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-
-    row("shop", lambda r: f"{r['scale']['customers']:,} customers x {r['scale']['days']} days")
-    row("source rows", lambda r: f"{r['source_rows']:,}")
-    row("full run (`shoplake_all`)", lambda r: _s(r["total_seconds"]))
-    for stage in (
-        "extract",
-        "raw commit",
-        "curated",
-        "prod",
-        "publish",
-        "quality checks",
-        "train",
-        "score",
-        "orchestration overhead",
-    ):
-        row(f"  {stage}", lambda r, s=stage: _s(next(x["seconds"] for x in r["full_run"]["stages"] if x["stage"] == s)))
-    row(
-        "transform vs bare DuckDB",
-        lambda r: f"{r['transform_vs_bare_ratio']:.2f}x (bare {r['bare_duckdb_seconds']:.1f} s)",
-    )
-    row(
-        "incremental run, staged (fraction of full)",
-        lambda r: f"{_s(r['incremental_seconds'])} ({r['incremental_fraction']:.2f})",
-    )
-    row(
-        "daily refresh as run, one more day",
-        lambda r: f"{_s(r['incremental_as_run_seconds'])} ({r['incremental_as_run_fraction']:.2f})",
-    )
-    row(
-        "daily refresh, nothing changed",
-        lambda r: f"{_s(r['incremental_floor_seconds'])} ({r['incremental_floor_fraction']:.2f})",
-    )
-    row("peak RSS, process tree", lambda r: _s(r["peak_tree_rss_mb"], " MB", 0))
-
-    targets = {name: r.get("targets") for name, (_, r) in runs.items() if r.get("targets")}
-    if targets:
-        lines += ["", "| target | " + " | ".join(targets) + " |", "|---" * (len(targets) + 1) + "|"]
-        names = sorted({t for ts in targets.values() for t in ts})
-        for t in names:
-            cells = []
-            for ts in targets.values():
-                v = ts.get(t)
-                cells.append(
-                    ""
-                    if not v or not v.get("applies")
-                    else f"{v['measured']} (target {v['target']}): {'met' if v['met'] else 'missed'}"
-                )
-            lines.append(f"| {t.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    return lines + [""]
+            self.lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
 
-def stack_floor_section() -> list[str]:
-    runs = latest("stack_floor_*.json")
-    if not runs:
-        return []
-    path, r = runs[""]
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+def pipeline_section(runs: dict[str, tuple[Path, dict]]) -> list[str]:
     lines = [
-        "## What a daily refresh costs before any data",
+        "## End to end (`make bench SCALE=...`)",
         "",
-        f"{_source(path, r)}. "
-        f"Shape: {r['job_shape']['ops']} ops, {r['job_shape']['assets']} assets, {r['job_shape']['checks']} checks.",
-        "",
-        "| run | wall (median) | events |",
-        "|---|---|---|",
-    ]
-    for instance, runs_ in r["noop_runs"].items():
-        lines.append(
-            f"| no-op job of the same shape, {instance} instance | {_s(med([x['wall_seconds'] for x in runs_]))} "
-            f"| {runs_[0]['events']:,} |"
-        )
-    real = r.get("real_floor") or {}
-    floors = real.get("floor_runs") or real.get("runs") or []
-    if floors:
-        lines.append(
-            f"| `daily_refresh`, nothing changed, {real['customers']:,} x {real['days']} shop "
-            f"| {_s(med([x['wall_seconds'] for x in floors]))} | {floors[0].get('events', 0):,} |"
-        )
-    if r.get("budget"):
-        lines.append(
-            f"| a tenth of the M full run ({r['budget']['full_run_json']}) | "
-            f"{_s(r['budget']['ten_percent_seconds'])} | |"
-        )
-    lines += [
-        "",
-        "Imports in a fresh interpreter: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["imports_seconds"].items()) + ".",
+        "Each scale's latest run: a generated shop, the full pipeline (job `shoplake_all`) as users run it,",
+        "then one more simulated day and the daily refresh (`daily_refresh`), then the daily refresh again with",
+        "nothing changed (its floor). Phases come from the run's event log; steps that ran side by side count",
+        "once, and what no step covers (start-up, planned events, waiting for a step slot) is `outside steps`.",
+        "Two steps run at once, so phases of different kinds overlap and can add up to more than the wall time.",
         "",
     ]
-    return lines
-
-
-def extract_section() -> list[str]:
-    runs = latest(
-        "extract_mysql_*.json",
-        key=lambda r: str(r.get("innodb_buffer_pool_mb", "")) + ("b" if "binlog_decode" in r else ""),
+    lines += [f"- {name}: {_source(path, r)}" for name, (path, r) in runs.items()]
+    lines.append("")
+    t = Table("", runs)
+    t.row("shop", lambda r: f"{r['scale']['customers']:,} customers x {r['scale']['days']} days")
+    t.row("source rows", lambda r: f"{r['source_rows']:,}")
+    t.row(
+        "how the full run was measured",
+        lambda r: "one `dagster job execute`" if r.get("format", 1) >= 2 else "four staged processes (older method)",
     )
-    if not runs:
+    t.row("full run (`shoplake_all`)", lambda r: _s(r["total_seconds"]))
+    names = list(dict.fromkeys(p for _, r in runs.values() for p in phases_of(r)))
+    for name in names:
+        t.row(f"&nbsp;&nbsp;{name}", lambda r, n=name: _s(phases_of(r).get(n)))
+    t.row(
+        "daily refresh, one more day (fraction of full)",
+        lambda r: f"{_s(r['incremental_as_run_seconds'])} ({r['incremental_as_run_seconds'] / r['total_seconds']:.2f})",
+    )
+    t.row(
+        "daily refresh, nothing changed (fraction of full)",
+        lambda r: f"{_s(r['incremental_floor_seconds'])} ({r['incremental_floor_seconds'] / r['total_seconds']:.2f})",
+    )
+    t.row("&nbsp;&nbsp;events it stored", lambda r: f"{r['floor_run']['events']:,}")
+    t.row("&nbsp;&nbsp;its `dbt build`", lambda r: _s(r["floor_run"]["dbt_build_seconds"]))
+    t.row("importing the code location", lambda r: _s(r["import_code_location_seconds"]))
+    t.row("peak RSS, process tree", lambda r: _s(r["peak_tree_rss_mb"], " MB", 0))
+    return lines + t.lines + [""]
+
+
+def training_section(runs: dict[str, tuple[Path, dict]]) -> list[str]:
+    trained = {name: v for name, v in runs.items() if training_of(v[1])}
+    if not trained:
         return []
     lines = [
-        "## Extraction from MariaDB (`benchmarks/extract_mysql.py`)",
+        "## Training time per model family",
         "",
-        "| run | rows | client `select *` | full extract | incremental (fraction of full) |",
-        "|---|---|---|---|---|",
+        "Each family's training step in the full run (`ml/<family>_model`: backtest of every candidate, fit,",
+        "registration), from the event log. The families train side by side: `together` is the wall time",
+        "their steps covered. The target (issue 19) is at most 60 s in total on the demo shop",
+        "(`make bench SCALE=DEMO`) on a quiet 2-core machine.",
+        "",
     ]
-    for _, (path, r) in runs.items():
-        full = r["full"]
-        lines.append(
-            f"| {_source(path, r)}, buffer pool {r.get('innodb_buffer_pool_mb', 128)} MB | {r['rows']:,} "
-            f"| {_s(r['raw_client']['seconds'], ' s', 2)} | {_s(full['seconds'], ' s', 2)} "
-            f"| {_s(r['incremental']['seconds'], ' s', 2)} ({r['incremental_fraction']:.2f}) |"
-        )
-    return lines + [""]
+    t = Table("seconds", trained)
+    families = sorted({f for _, r in trained.values() for f in training_of(r)["families"]})
+    for family in families:
+        t.row(family, lambda r, f=family: _s(training_of(r)["families"].get(f)))
+    t.row("sum", lambda r: _s(training_of(r)["sum_seconds"]))
+    t.row("together (wall)", lambda r: _s(training_of(r).get("wall_seconds")))
+    return lines + t.lines + [""]
 
 
-def tree_shap_section() -> list[str]:
-    runs = latest("tree_shap_*.json")
-    if not runs:
+def targets_section(runs: dict[str, tuple[Path, dict]]) -> list[str]:
+    with_targets = {name: v for name, v in runs.items() if v[1].get("targets")}
+    if not with_targets:
         return []
-    path, r = runs[""]
-    lines = [
-        "## TreeSHAP per decision pattern (`benchmarks/tree_shap.py`)",
-        "",
-        _source(path, r),
-        "",
-        "| model | XGBoost `pred_contribs` | per pattern | largest difference |",
-        "|---|---|---|---|",
-    ]
-    for item in r["results"]:
-        lines.append(
-            f"| {item['family']} settings: {item['trees']} trees of depth {item['max_depth']}, {item['rows']:,} rows "
-            f"| {_s(item['xgboost_pred_contribs_seconds'], ' s', 2)} | {_s(item['per_pattern_seconds'], ' s', 2)} "
-            f"| {item['max_abs_difference']:.1e} |"
-        )
-    return lines + [""]
+    names = sorted({t for _, r in with_targets.values() for t in r["targets"]})
+    lines = ["## Targets", ""]
+    t = Table("target", with_targets)
 
+    def cell(r: dict, name: str) -> str:
+        v = r["targets"].get(name)
+        if not v or not v.get("applies"):
+            return ""
+        note = f" ({v['note']})" if v.get("note") else ""
+        return f"{v['measured']} (target {v['target']}): {'met' if v['met'] else 'missed'}{note}"
 
-def step_startup_section() -> list[str]:
-    runs = latest("step_startup_*.json")
-    if not runs:
-        return []
-    path, r = runs[""]
-    lines = [
-        "## Step start-up (`SHOPLAKE_STEP_START`)",
-        "",
-        f"{_source(path, r)}, a {r['customers']:,} x {r['days']} shop.",
-        "",
-        "| step processes | run wall | launch to step start, all steps | steps' own compute |",
-        "|---|---|---|---|",
-    ]
-    for run in r["runs"]:
-        lines.append(
-            f"| {run['method']} | {_s(run['wall_seconds'])} | {_s(run['startup_total_seconds'])} "
-            f"| {_s(run['step_compute_seconds'])} |"
-        )
-    return lines + [""]
+    for name in names:
+        t.row(name.replace("_", " "), lambda r, n=name: cell(r, n))
+    return lines + t.lines + [""]
 
 
 def render() -> str:
     lines = [
         "# Performance",
         "",
-        "Generated by `benchmarks/report.py` from `benchmarks/results/*.json`: the latest result of each",
-        "benchmark (per scale for the end-to-end run). Do not edit by hand; run `make bench` and then",
-        "`.venv/bin/python benchmarks/report.py`.",
+        "Generated by `benchmarks/report.py` from `benchmarks/results/pipeline_*.json`, the latest result of",
+        "each scale; do not edit by hand. `make bench SCALE=S` (XS, DEMO, S, M or L) runs the benchmark and",
+        "rewrites this page. Result files are named `pipeline_<scale>_<date>_<code>.json`; each records the",
+        "machine and how much of its CPU other processes took while it ran (a busy machine is marked below).",
         "",
     ]
-    for section in (pipeline_section, stack_floor_section, extract_section, step_startup_section, tree_shap_section):
-        try:
-            lines += section()
-        except (KeyError, TypeError, IndexError, ValueError) as exc:  # an older result's shape: say so, don't guess
-            lines += [f"<!-- {section.__name__}: result shape not understood ({exc!r}) -->", ""]
+    runs = latest_per_scale()
+    if runs:
+        lines += pipeline_section(runs) + training_section(runs) + targets_section(runs)
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().rstrip(), ""]
     return "\n".join(lines)
@@ -267,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE.relative_to(ROOT)} is stale: run .venv/bin/python benchmarks/report.py", file=sys.stderr)
+            print(f"{PAGE.relative_to(ROOT)} is stale: run .venv/bin/python -m benchmarks.report", file=sys.stderr)
             return 1
         return 0
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text(text)
-    print(PAGE)
+    print(PAGE.relative_to(ROOT))
     return 0
 
 
