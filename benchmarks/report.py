@@ -34,10 +34,10 @@ FORMAT_1_PHASES = {
 }
 
 
-def latest_per_scale() -> dict[str, tuple[Path, dict]]:
+def latest_per_scale(results: Path = RESULTS) -> dict[str, tuple[Path, dict]]:
     """The newest pipeline result of each scale (by date, then file name)."""
     best: dict[str, tuple[tuple, Path, dict]] = {}
-    for path in RESULTS.glob("pipeline_*.json"):
+    for path in results.glob("pipeline_*.json"):
         result = json.loads(path.read_text())
         scale = result["scale"]["name"]
         rank = (result.get("date", ""), result.get("format", 1), path.name)
@@ -85,7 +85,8 @@ def _machine(r: dict) -> str:
 
 
 def _source(path: Path, r: dict) -> str:
-    return f"`{path.relative_to(ROOT)}` ({r.get('date', '?')}, code {r.get('code_version') or '?'}, {_machine(r)})"
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    return f"`{shown}` ({r.get('date', '?')}, code {r.get('code_version') or '?'}, {_machine(r)})"
 
 
 class Table:
@@ -186,7 +187,7 @@ def targets_section(runs: dict[str, tuple[Path, dict]]) -> list[str]:
     return lines + t.lines + [""]
 
 
-def render() -> str:
+def render(results: Path = RESULTS, findings: Path = FINDINGS) -> str:
     lines = [
         "# Performance",
         "",
@@ -196,11 +197,11 @@ def render() -> str:
         "machine and how much of its CPU other processes took while it ran (a busy machine is marked below).",
         "",
     ]
-    runs = latest_per_scale()
+    runs = latest_per_scale(results)
     if runs:
         lines += pipeline_section(runs) + training_section(runs) + targets_section(runs)
-    if FINDINGS.exists():
-        lines += [FINDINGS.read_text().rstrip(), ""]
+    if findings.exists():
+        lines += [findings.read_text().rstrip(), ""]
     return "\n".join(lines)
 
 
