@@ -94,8 +94,10 @@ def process_name(p: psutil.Process) -> str:
 
 
 def _busy_cpu_seconds() -> float:
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+    """CPU seconds the whole machine spent working (guest time is already inside user time; time the
+    hypervisor gave to other machines counts as busy: this machine could not use it)."""
+    t = psutil.cpu_times()._asdict()
+    return sum(t.get(k, 0.0) for k in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
 def run_measured(cmd: list[str], env: dict, cwd: Path, log: Path) -> Measured:
