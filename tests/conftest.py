@@ -12,14 +12,13 @@ import pytest
 
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
-# Variables that point the code at a lakehouse, a source, a store or a key: a test's own home clears
-# them all, so nothing of the developer's shell (or of another test) leaks in.
-ENV_PREFIXES = ("SHOPLAKE_", "MLFLOW_")
-ENV_NAMES = ("DAGSTER_HOME",)
+# Variables that point the code at a lakehouse, a source, a store, an instance or a key: a test's own
+# home clears them all, so nothing of the developer's shell (or of another test) leaks in.
+ENV_PREFIXES = ("SHOPLAKE_", "MLFLOW_", "DAGSTER_")
 
 
 def _outside_env(name: str) -> bool:
-    return name.startswith(ENV_PREFIXES) or name in ENV_NAMES
+    return name.startswith(ENV_PREFIXES)
 
 
 def clean_environ(home: Path | None = None, **extra: str) -> dict[str, str]:
@@ -120,7 +119,7 @@ def run_job(job_name: str, instance=None):
 
 
 def isolated_env(mp: pytest.MonkeyPatch, home: Path) -> Settings:
-    """The one environment set-up: clears every lakehouse variable (SHOPLAKE_*, MLFLOW_*, DAGSTER_HOME)
+    """The one environment set-up: clears every lakehouse variable (SHOPLAKE_*, MLFLOW_*, DAGSTER_*)
     and points SHOPLAKE_HOME at ``home``; ``mp.undo()`` puts the caller's environment back. Module- and
     session-scoped fixtures pass a ``pytest.MonkeyPatch()`` of their own."""
     for var in [k for k in os.environ if _outside_env(k)]:
@@ -188,6 +187,20 @@ class DemoLakehouse:
             _sync_in_place(self.pristine, self.settings.home)
             self.changed = False
 
+    @contextlib.contextmanager
+    def changing(self):
+        """The lakehouse as built, for code that changes it (SHOPLAKE_HOME pointing at it); put back
+        afterwards. Fixtures of any scope use it."""
+        self.restore()
+        self.changed = True
+        mp = pytest.MonkeyPatch()
+        try:
+            isolated_env(mp, self.settings.home)
+            yield self
+        finally:
+            mp.undo()
+            self.restore()
+
 
 @pytest.fixture(scope="session")
 def demo_lakehouse(tmp_path_factory):
@@ -220,9 +233,5 @@ def demo_lakehouse_to_change(demo_lakehouse):
     Iceberg metadata, the catalog and MLflow hold absolute paths, so a copy elsewhere would still point
     into the original: the test gets the original, and after it the home is put back, file by file,
     from the copy taken after the build (only what the test changed is copied back: seconds)."""
-    demo_lakehouse.restore()
-    demo_lakehouse.changed = True
-    try:
-        yield demo_lakehouse
-    finally:
-        demo_lakehouse.restore()
+    with demo_lakehouse.changing() as lake:
+        yield lake

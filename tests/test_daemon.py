@@ -17,6 +17,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from demo_shop.generate import ShopConfig, generate_shop
 from orchestration.settings import PROJECT_ROOT, Settings
+from tests.conftest import clean_environ
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +28,11 @@ def test_daemon_launches_the_scheduled_daily_refresh(tmp_path):
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", dagster_home / "dagster.yaml")
     settings = Settings.from_env({"SHOPLAKE_HOME": str(home)})
     generate_shop(ShopConfig(customers=120, days=60, seed=2), settings.source_url, settings.truth_dir, progress=False)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "MLFLOW_", "DAGSTER_"))},
-        "SHOPLAKE_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
-        "SHOPLAKE_DAILY_CRON": "* * * * *",  # every minute, so the test sees a tick
-    }
+    env = clean_environ(
+        home,
+        DAGSTER_HOME=str(dagster_home),
+        SHOPLAKE_DAILY_CRON="* * * * *",  # every minute, so the test sees a tick
+    )
     dead_run_id = kill_a_writer_run_holding_its_slot(env, dagster_home, tmp_path)
     log = open(tmp_path / "daemon.log", "w")
     daemon = subprocess.Popen(

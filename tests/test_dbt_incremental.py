@@ -25,13 +25,6 @@ from orchestration.settings import DBT_PROJECT_DIR, Settings
 pytestmark = pytest.mark.slow
 
 CUSTOMERS, DAYS, SEED = 400, 150, 8
-ENV = (
-    "SHOPLAKE_SOURCE_URL",
-    "SHOPLAKE_CATALOG_URI",
-    "SHOPLAKE_WAREHOUSE",
-    "SHOPLAKE_DUCKDB_PATH",
-    "MLFLOW_TRACKING_URI",
-)
 # relation -> (dbt model, key columns)
 INCREMENTAL = {
     "prod.fct_orders": ("fct_orders", ["order_id"]),
@@ -116,17 +109,13 @@ def erase_customer_with_orders(settings: Settings) -> int:
 
 
 @pytest.fixture(scope="module")
-def simulated(tmp_path_factory):
+def simulated(module_home):
     from demo_shop.generate import ShopConfig, generate_shop
     from demo_shop.simulate import simulate_shop
     from orchestration.defs.extract.assets import extract_source_tables
     from orchestration.defs.transform.assets import dbt_curated_and_prod
 
-    mp = pytest.MonkeyPatch()
-    for var in ENV:
-        mp.delenv(var, raising=False)
-    mp.setenv("SHOPLAKE_HOME", str(tmp_path_factory.mktemp("incremental")))
-    settings = Settings.from_env()
+    settings = module_home
     generate_shop(
         ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False
     )
@@ -166,8 +155,7 @@ def simulated(tmp_path_factory):
     con.close()
 
     run(sorted(dbt_curated_and_prod.keys))  # the incremental build, with every check
-    yield settings, simulations, before, batches, erased
-    mp.undo()
+    return settings, simulations, before, batches, erased
 
 
 def test_the_simulation_changed_what_the_marts_are_built_from(simulated):
