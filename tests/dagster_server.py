@@ -42,7 +42,7 @@ def dagster_dev(workdir: Path, env: dict[str, str]):
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "dagster"),
+            str(Path(sys.executable).parent / "dg"),  # dg dev: dagster dev without its supersession warning
             "dev",
             "-w",
             "workspace.yaml",
