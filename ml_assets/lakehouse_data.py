@@ -12,6 +12,7 @@ import duckdb
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import load_catalog, table_or_none
+from orchestration.lakehouse.views import create_snapshot_views
 from orchestration.settings import Settings
 
 SNAPSHOT_TAG_PREFIX = "iceberg_snapshot."
@@ -20,21 +21,18 @@ SNAPSHOT_TAG_PREFIX = "iceberg_snapshot."
 def open_tables(settings: Settings, identifiers: list[str]) -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
     """An in-memory DuckDB with one view per table (``prod.fct_orders`` ...), and the snapshot id of each."""
     catalog = load_catalog(settings)
-    con = duckdb_extensions.connect(settings.duckdb_extension_dir)
-    lineage: dict[str, str] = {}
+    tables = {}
     for ident in identifiers:
-        namespace, name = ident.split(".")
         table = table_or_none(catalog, ident)
-        snapshot = table.current_snapshot() if table is not None else None
-        if snapshot is None:
+        if table is None or table.current_snapshot() is None:
             raise dg.Failure(
                 f"`{ident}` is not published yet: materialize the prod tables first "
                 "(`dagster job execute -m orchestration.definitions -j shoplake_all`)"
             )
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {namespace}")
-        con.execute(f"CREATE VIEW {namespace}.{name} AS SELECT * FROM iceberg_scan('{table.metadata_location}')")
-        lineage[ident] = str(snapshot.snapshot_id)
-    return con, lineage
+        tables[ident] = table
+    con = duckdb_extensions.connect(settings.duckdb_extension_dir)
+    views = create_snapshot_views(con, tables)
+    return con, {ident: str(view.snapshot_id) for ident, view in views.items()}
 
 
 def lineage_tags(run_id: str, lineage: dict[str, str]) -> dict[str, str]:

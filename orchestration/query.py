@@ -25,6 +25,7 @@ from pyiceberg.table import Table as IcebergTable
 
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import NAMESPACES, load_catalog
+from orchestration.lakehouse.views import create_snapshot_views
 from orchestration.settings import Settings
 
 DEFAULT_NAMESPACES = ("prod", "curated", "quarantine")
@@ -133,16 +134,17 @@ def connect(
     ``tables``, when given, receives each view's Iceberg table at the snapshot the view reads."""
     catalog = load_catalog(settings)
     con = duckdb_extensions.connect(settings.duckdb_extension_dir)
-    folders = []
+    published: dict[str, IcebergTable] = {}
     for ns in namespaces:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
         for ident in catalog.list_tables(ns):
             ice = _published(catalog, ident)
             if ice is not None:
-                con.execute(f"CREATE VIEW {ns}.{ident[-1]} AS SELECT * FROM iceberg_scan('{ice.metadata_location}')")
-                folders.append(ice.location().removeprefix("file://").rstrip("/") + "/")
-                if tables is not None:
-                    tables[f"{ns}.{ident[-1]}"] = ice
+                published[f"{ns}.{ident[-1]}"] = ice
+    views = create_snapshot_views(con, published)
+    if tables is not None:
+        tables.update(published)
+    folders = [view.folder for view in views.values()]
     if folders:
         con.execute("SET allowed_directories = [" + ", ".join("'" + f.replace("'", "''") + "'" for f in folders) + "]")
     for setting in _LOCKDOWN:

@@ -1,8 +1,16 @@
-"""Expose the current Iceberg raw snapshots to dbt as DuckDB views ``raw.<table>``.
+"""DuckDB views over Iceberg snapshots: the one way Shoplake's readers see its tables.
 
-iceberg_scan over a snapshot's metadata file is zero-copy, and pinning the view to the metadata
-location read *before* dbt starts makes one dbt build see one consistent snapshot per table, even if
-an extraction commits while it runs.
+``create_snapshot_views`` makes one view per table, each reading the metadata file of the table as
+it was loaded: iceberg_scan over it is zero-copy, and the view keeps reading that snapshot however
+many commits follow. Each reader opens its tables with its own policy and then calls it:
+
+- dbt's ``raw.<table>`` views (``refresh_raw_views`` below), pinned to the metadata read *before*
+  dbt starts, so one build sees one consistent snapshot per table even while an extraction commits;
+- the analyst's read-only session (orchestration/query.py ``connect``): every published table of the
+  prod, curated and quarantine namespaces, then locked down;
+- the ML assets (ml_assets/lakehouse_data.py ``open_tables``): named prod tables, with the snapshot
+  ids an MLflow run records as its lineage;
+- a staged snapshot waiting for its checks (write-audit-publish) is read through ``snapshot_ids``.
 
 Besides the source tables, ``prod.compliance_report`` reads two tables the orchestration writes:
 ``raw.check_results`` (the check ledger, orchestration/lakehouse/ledger.py) and, once the fraud model
@@ -12,11 +20,74 @@ with the run that scored it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import duckdb
+from pyiceberg.table import Table as IcebergTable
+
 from orchestration.contract.schema import INVALID_VALUES, TABLES
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.catalog import load_catalog, snapshot_property, table_or_none
 from orchestration.lakehouse.publish import PUBLISHED_BY_PROPERTY
 from orchestration.settings import Settings
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """A view ``create_snapshot_views`` made: its name, the Iceberg table as loaded, what it reads."""
+
+    name: str  # namespace.table
+    table: IcebergTable
+    snapshot_id: int | None  # None: the table has no snapshot yet (the view is empty but typed)
+
+    @property
+    def folder(self) -> str:
+        """The table's own folder (its metadata and data files), as a local path ending in '/'."""
+        return self.table.location().removeprefix("file://").rstrip("/") + "/"
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def create_snapshot_views(
+    con: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, IcebergTable],
+    *,
+    snapshot_ids: Mapping[str, int] | None = None,
+    extra_columns: Mapping[str, str] | None = None,
+    replace: bool = False,
+) -> dict[str, SnapshotView]:
+    """One view per entry of ``tables`` (view name ``namespace.table`` -> the Iceberg table as loaded),
+    creating the namespaces as schemas; returns what each view reads.
+
+    A view reads the current snapshot of the loaded metadata, or the snapshot ``snapshot_ids`` names
+    for it (a staged one, not yet current). A table without a snapshot gives an empty view with the
+    table's columns. ``extra_columns`` appends select items after ``*`` (``"NULL AS x, 1 AS y"``).
+    ``replace`` re-points views that exist (dbt's database); a fresh session needs no replacing.
+    """
+    snapshot_ids = snapshot_ids or {}
+    extra_columns = extra_columns or {}
+    made: dict[str, SnapshotView] = {}
+    for name, table in tables.items():
+        namespace, _, short = name.rpartition(".")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(namespace)}")
+        location = table.metadata_location.replace("'", "''")
+        snapshot_id = snapshot_ids.get(name)
+        if snapshot_id is None:
+            current = table.current_snapshot()
+            snapshot_id = current.snapshot_id if current is not None else None
+            scan = f"iceberg_scan('{location}')"
+        else:
+            scan = f"iceberg_scan('{location}', snapshot_from_id={int(snapshot_id)})"
+        extra = extra_columns.get(name)
+        con.execute(
+            f"CREATE {'OR REPLACE ' if replace else ''}VIEW {_quoted(namespace)}.{_quoted(short)} AS "
+            f"SELECT *{', ' + extra if extra else ''} FROM {scan}"
+        )
+        made[name] = SnapshotView(name, table, snapshot_id)
+    return made
 
 
 class RawLayerMissing(RuntimeError):
@@ -31,24 +102,22 @@ def refresh_raw_views(settings: Settings) -> dict[str, int | None]:
     curated and prod build as empty tables until the first rows arrive.
     """
     catalog = load_catalog(settings)
-    snapshots, missing = {}, []
+    raw = {t.name: table_or_none(catalog, f"raw.{t.name}") for t in TABLES}
+    missing = [name for name, ice in raw.items() if ice is None]
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        for t in TABLES:
-            ice = table_or_none(catalog, f"raw.{t.name}")
-            if ice is None:
-                missing.append(t.name)
-                continue
-            # A table last written before extraction kept the source text of unreadable values has no
-            # _invalid_values column yet (it is added at its next commit): the quarantine rules read it.
-            kept = "" if INVALID_VALUES in ice.schema().column_names else f", CAST(NULL AS VARCHAR) AS {INVALID_VALUES}"
-            con.execute(
-                f"CREATE OR REPLACE VIEW raw.{t.name} AS SELECT *{kept} FROM iceberg_scan('{ice.metadata_location}')"
-            )
-            snapshot = ice.current_snapshot()
-            snapshots[t.name] = snapshot.snapshot_id if snapshot else None
+        found = {f"raw.{name}": ice for name, ice in raw.items() if ice is not None}
+        # A table last written before extraction kept the source text of unreadable values has no
+        # _invalid_values column yet (it is added at its next commit): the quarantine rules read it.
+        kept = {
+            name: f"CAST(NULL AS VARCHAR) AS {INVALID_VALUES}"
+            for name, ice in found.items()
+            if INVALID_VALUES not in ice.schema().column_names
+        }
+        views = create_snapshot_views(con, found, extra_columns=kept, replace=True)
+        snapshots = {name.removeprefix("raw."): view.snapshot_id for name, view in views.items()}
         _create_audit_views(con, catalog, settings)
     finally:
         con.close()
@@ -77,21 +146,19 @@ def refresh_audit_views(settings: Settings) -> None:
 def _create_audit_views(con, catalog, settings: Settings) -> None:
     from orchestration.lakehouse.ledger import ensure_ledger  # the ledger's owner; imported late to keep layers apart
 
-    ledger = ensure_ledger(settings)
-    con.execute(f"CREATE OR REPLACE VIEW raw.check_results AS SELECT * FROM iceberg_scan('{ledger.metadata_location}')")
+    views = {"raw.check_results": ensure_ledger(settings)}
     # each run's scan of every file under the home for card numbers (orchestration/lakehouse/home_scan.py)
     home_scans = table_or_none(catalog, "raw.home_pan_scans")
     if home_scans is not None and home_scans.current_snapshot() is not None:
-        con.execute(
-            f"CREATE OR REPLACE VIEW raw.home_pan_scans AS SELECT * FROM iceberg_scan('{home_scans.metadata_location}')"
-        )
+        views["raw.home_pan_scans"] = home_scans
+    extra = {}
     scores = table_or_none(catalog, HIGH_RISK_TRANSACTIONS)
     if scores is None or scores.current_snapshot() is None:
         con.execute("DROP VIEW IF EXISTS raw.high_risk_transactions")
-        return
-    scored_by = (snapshot_property(scores, PUBLISHED_BY_PROPERTY) or "unknown").replace("'", "''")
-    con.execute(
-        "CREATE OR REPLACE VIEW raw.high_risk_transactions AS "
-        f"SELECT *, '{scored_by}' AS _scored_by_run_id, {scores.current_snapshot().snapshot_id} AS _snapshot_id "
-        f"FROM iceberg_scan('{scores.metadata_location}')"
-    )
+    else:
+        scored_by = (snapshot_property(scores, PUBLISHED_BY_PROPERTY) or "unknown").replace("'", "''")
+        views["raw.high_risk_transactions"] = scores
+        extra["raw.high_risk_transactions"] = (
+            f"'{scored_by}' AS _scored_by_run_id, {scores.current_snapshot().snapshot_id} AS _snapshot_id"
+        )
+    create_snapshot_views(con, views, extra_columns=extra, replace=True)
