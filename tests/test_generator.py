@@ -604,6 +604,17 @@ def test_the_shop_sells_in_the_contracts_countries():
     assert {c.currency for c in COUNTRIES} == set(CURRENCIES) == set(vocabulary.CURRENCIES)
 
 
+def test_the_shops_values_are_the_contracts_vocabularies(shop):
+    # what the source contract (and so dbt and pandera) accepts is what the shop writes
+    db, _, _ = shop
+    for (table, column), name in vocabulary.COLUMN_VOCABULARIES.items():
+        values = {r[0] for r in _query(db, f'SELECT DISTINCT "{column}" FROM "{table}"')}
+        assert len(values) >= 2 and values <= set(vocabulary.VOCABULARIES[name]), (table, column, values)
+    assert {r[0] for r in _query(db, "SELECT DISTINCT currency FROM orders")} == set(vocabulary.CURRENCIES)
+    countries = {r[0] for r in _query(db, "SELECT DISTINCT shipping_country FROM orders")}
+    assert countries == {c.country for c in vocabulary.COUNTRIES}
+
+
 def test_the_shops_code_lists_are_the_contracts():
     assert (reference_data.ORDER_STATUSES, reference_data.METHODS, reference_data.WEB_CHANNELS) == (
         vocabulary.ORDER_STATUSES,
