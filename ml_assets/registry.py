@@ -20,7 +20,8 @@ family's naive reference and the current ``champion`` scored on those windows. T
 A family that cannot train at all (too little history, nothing to learn from) skips its training
 asset with the reason (``train_or_skip``): the gate, promotion and scoring of that run skip with it.
 Every outcome (which candidate won and by how much, the champion kept, the reason for a skip) is in
-the asset metadata, on the MLflow version (tags and description) and in prod.compliance_report.
+the asset metadata, on the MLflow version (tags and description) and in the ledger
+ledger.model_outcomes, which prod.compliance_report reports.
 """
 
 import json
@@ -33,7 +34,7 @@ import dagster as dg
 
 from ml_assets import reporting, tracking
 from ml_assets.errors import InsufficientData
-from orchestration.defs.checks.compliance import record_model_outcome
+from orchestration.lakehouse.ledger import record_model_outcome
 from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
 from orchestration.resources import LakehouseResource
 

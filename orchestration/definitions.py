@@ -8,7 +8,7 @@ import os
 import dagster as dg
 
 from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
-from orchestration.defs.checks.definitions import QUALITY_CHECKS
+from orchestration.defs.checks.definitions import CHECKS_ASSETS, QUALITY_CHECKS
 from orchestration.defs.extract.assets import extract_source_tables
 from orchestration.defs.schedules import JOBS, SCHEDULES
 from orchestration.defs.transform.assets import dbt_curated_and_prod
@@ -35,7 +35,7 @@ def step_start_method() -> dict:
 
 
 defs = dg.Definitions(
-    assets=[extract_source_tables, dbt_curated_and_prod, *ML_ASSETS],
+    assets=[extract_source_tables, dbt_curated_and_prod, *CHECKS_ASSETS, *ML_ASSETS],
     asset_checks=[*QUALITY_CHECKS, *ML_ASSET_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,

@@ -30,3 +30,8 @@ TIMEZONE = os.environ.get("SHOPLAKE_TIMEZONE", "UTC")
 
 # Prod is refreshed daily; a day and two hours without a refresh is a failure the UI shows.
 PROD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25))
+
+# Every table dbt publishes to these namespaces has blocking quality checks (pandera and the card
+# scan, orchestration/defs/checks/quality_checks.py; tests/test_quality_checks.py holds the two
+# lists together), so it is published write-audit-publish: staged until the checks pass it.
+AUDITED_NAMESPACES = frozenset({"curated", "quarantine", "prod"})

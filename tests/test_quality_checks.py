@@ -1,5 +1,6 @@
 """The quality checks on their own: pandera schemas on hand-made frames, the leak scanner on a
-DuckDB relation, the failure metadata, and the check-results ledger. No pipeline run needed."""
+DuckDB relation, the failure metadata, the ledgers, and the compliance report built from them over
+hand-made Iceberg tables. No pipeline run needed."""
 
 import datetime as dt
 from decimal import Decimal
@@ -17,6 +18,7 @@ from orchestration.defs.checks.schemas_curated import CURATED_SCHEMAS, quarantin
 from orchestration.defs.checks.schemas_prod import PROD_SCHEMAS
 from orchestration.lakehouse import ledger
 from orchestration.lakehouse.card_scan import scan_published_table
+from orchestration.policies import AUDITED_NAMESPACES
 from orchestration.settings import DBT_PROJECT_DIR
 
 T0 = dt.datetime(2026, 5, 1, 10, 0)
@@ -192,6 +194,10 @@ def test_every_published_dbt_model_has_a_pandera_schema():
     assert set(CHECKED_TABLES) == built
     for layer, table in CHECKED_TABLES:
         assert schema_for(layer, table) is not None
+    # so the transform step stages every table it publishes there until these checks pass it
+    assert {layer for layer, _ in built} == AUDITED_NAMESPACES
+    # the compliance report is an asset of its own, built after these checks, and checks itself
+    assert ("prod", "compliance_report") not in built and schema_for("prod", "compliance_report") is not None
 
 
 def test_every_quarantine_rule_is_a_dbt_rule():
@@ -271,9 +277,9 @@ def test_ledger_rows_are_replaced_per_run(shoplake_home):
 def test_the_latest_passing_result_of_this_check_version_is_the_base_and_old_ledgers_gain_the_columns(shoplake_home):
     from orchestration.lakehouse.catalog import load_catalog
 
-    # A ledger written before the snapshot and version columns existed.
+    # A ledger written before the snapshot and version columns existed, in raw, where ledgers lived then.
     old_schema = pa_arrow.schema([f for f in ledger.SCHEMA if f.name not in ("snapshot_id", "check_version")])
-    old = load_catalog(shoplake_home).create_table(ledger.CHECK_RESULTS_TABLE, schema=old_schema)
+    old = load_catalog(shoplake_home).create_table("raw.check_results", schema=old_schema)
     old.append(
         pa_arrow.Table.from_pylist(
             [
@@ -327,6 +333,198 @@ def test_the_latest_passing_result_of_this_check_version_is_the_base_and_old_led
         ("run-2", 22),
         ("run-3", 33),
     ]
+    # the ledger moved to its own namespace, history and all: raw holds source data only
+    catalog = load_catalog(shoplake_home)
+    assert catalog.list_tables("raw") == [] and catalog.list_tables("ledger") == [("ledger", "check_results")]
+
+
+def test_every_ledger_found_in_raw_moves_to_the_ledger_namespace_once(shoplake_home):
+    from orchestration.lakehouse.catalog import load_catalog
+    from orchestration.lakehouse.home_scan import HOME_SCANS_SCHEMA, HOME_SCANS_TABLE, HomeScan, record_home_scan
+
+    catalog = load_catalog(shoplake_home)
+    outcomes = catalog.create_table("raw.model_outcomes", schema=ledger.MODEL_OUTCOMES_SCHEMA)
+    earlier = {
+        "run_id": "run-0",
+        "recorded_at": T0,
+        "family": "churn",
+        "stage": "training",
+        "table_name": "prod.churn_scores",
+    }
+    earlier |= {"status": "skipped", "champion_version": None, "candidate": None, "detail": "too young"}
+    outcomes.append(pa_arrow.Table.from_pylist([earlier], schema=ledger.MODEL_OUTCOMES_SCHEMA))
+    scans = catalog.create_table("raw.home_pan_scans", schema=HOME_SCANS_SCHEMA)
+    scans.append(
+        pa_arrow.Table.from_pylist(
+            [{"scan_id": "run-0", "scanned_at": T0, "root": "/home", "files_scanned": 3, "findings": 0}],
+            schema=HOME_SCANS_SCHEMA,
+        )
+    )
+
+    ledger.record_model_outcome(shoplake_home, "run-1", "churn", "scoring", "prod.churn_scores", "scored", "v1", 1)
+    ledger.record_model_outcome(shoplake_home, "run-1", "churn", "scoring", "prod.churn_scores", "scored", "v2", 2)
+    record_home_scan(shoplake_home, HomeScan(root="/home", files=5), "run-1")
+
+    catalog = load_catalog(shoplake_home)
+    assert catalog.list_tables("raw") == []
+    assert sorted(catalog.list_tables("ledger")) == [("ledger", "home_pan_scans"), ("ledger", "model_outcomes")]
+    rows = catalog.load_table(ledger.MODEL_OUTCOMES_TABLE).scan().to_arrow().to_pylist()
+    assert sorted((r["run_id"], r["stage"], r["status"], r["detail"]) for r in rows) == [
+        ("run-0", "training", "skipped", "too young"),
+        ("run-1", "scoring", "scored", "v2"),  # a retried step replaces its row
+    ]
+    rows = catalog.load_table(HOME_SCANS_TABLE).scan().to_arrow().to_pylist()
+    assert sorted((r["scan_id"], r["files_scanned"]) for r in rows) == [("run-0", 3), ("run-1", 5)]
+    with pytest.raises(ValueError, match="not one of"):
+        ledger.record_model_outcome(shoplake_home, "run-1", "churn", "scoring", "prod.churn_scores", "won", "?")
+
+
+def _small_lakehouse(settings, high_risk_by: str | None) -> None:
+    """Published tables the compliance report reads, by hand: two quarantined customers and one order,
+    three tokenized payments (one not), one order note and no ticket masked; high-risk transactions
+    published by ``high_risk_by``."""
+    from orchestration.contract.schema import TABLES
+    from orchestration.lakehouse.catalog import load_catalog
+    from orchestration.lakehouse.publish import write_table
+
+    catalog = load_catalog(settings)
+    rules = {"customers": ["invalid_email", "invalid_email"], "orders": ["orphan_customer"]}
+    for t in TABLES:
+        rows = [{"rule": r} for r in rules.get(t.name, [])]
+        write_table(
+            catalog,
+            f"quarantine.{t.name}",
+            pa_arrow.Table.from_pylist(rows, pa_arrow.schema([("rule", pa_arrow.string())])),
+            "run-x",
+        )
+    text = pa_arrow.string()
+    write_table(
+        catalog,
+        "curated.payments",
+        pa_arrow.table({"card_token": ["a", "b", "c", None]}, pa_arrow.schema([("card_token", text)])),
+        "run-x",
+    )
+    write_table(
+        catalog,
+        "curated.orders",
+        pa_arrow.table({"notes": ["call [card ****6467] back", None]}, pa_arrow.schema([("notes", text)])),
+        "run-x",
+    )
+    write_table(
+        catalog,
+        "curated.support_tickets",
+        pa_arrow.table({"body": ["hello"]}, pa_arrow.schema([("body", text)])),
+        "run-x",
+    )
+    if high_risk_by:
+        queue = pa_arrow.table({"payment_id": [11, 12]}, pa_arrow.schema([("payment_id", pa_arrow.int64())]))
+        write_table(catalog, "prod.high_risk_transactions", queue, high_risk_by)
+
+
+def _check(run_id: str, table: str, check: str, passed: bool, failures: int = 0) -> "ledger.CheckRecord":
+    layer, name = table.split(".")
+    metadata = {"failure_cases": failures, "card_numbers_found": failures, "rows_scanned": 10}
+    return ledger.make_record(run_id, dg.AssetKey([layer, name]), check, passed, True, metadata, T0)
+
+
+def test_the_compliance_report_reports_the_ledgers_and_the_published_tables(shoplake_home):
+    from orchestration.defs.checks.compliance import REPORT_SCHEMA, build_report
+
+    settings = shoplake_home
+    _small_lakehouse(settings, high_risk_by="run-2")
+    # run-1 failed a blocking check: its report was skipped, its checks are in the ledger
+    ledger.write_check_results(settings, "run-1", [_check("run-1", "prod.fct_orders", "pandera_schema", False, 3)])
+    ledger.write_check_results(
+        settings,
+        "run-2",
+        [
+            _check("run-2", "prod.fct_orders", "pandera_schema", True),
+            _check("run-2", "prod.fct_orders", "no_card_numbers", True),
+            _check("run-2", "raw.orders", "no_card_numbers", True),
+        ],
+    )
+    ledger.record_model_outcome(settings, "run-2", "churn", "training", "prod.churn_scores", "skipped", "too young")
+    ledger.record_model_outcome(settings, "run-2", "fraud", "scoring", "prod.fraud_scores", "scored", "by v3", 3)
+
+    report, scored_by = build_report(settings, "run-2")
+    assert report.schema == REPORT_SCHEMA and scored_by == "run-2"
+    rows = {
+        (r["run_id"], r["section"], r["table_name"], r["item"], r["status"]): (r["value"], r["detail"])
+        for r in report.to_pylist()
+    }
+    assert len(rows) == report.num_rows  # one row per run, section, table, item and status
+    assert rows[("run-1", "checks", "prod.fct_orders", "pandera", "failed")] == (1, "pandera_schema (3 failing)")
+    assert rows[("run-2", "checks", "prod.fct_orders", "pandera", "passed")] == (1, "1 of them blocking")
+    assert rows[("run-2", "card_scan", "raw.orders", "card_numbers_found", "passed")] == (0, "rows scanned: 10")
+    assert rows[("run-2", "quarantine", "quarantine.customers", "invalid_email", "quarantined")][0] == 2
+    assert rows[("run-2", "quarantine", "quarantine.orders", "orphan_customer", "quarantined")][0] == 1
+    assert rows[("run-2", "masking", "curated.payments", "masked_card_numbers", "masked")][0] == 3
+    assert rows[("run-2", "masking", "curated.orders", "masked_card_numbers_in_text", "masked")][0] == 1
+    assert rows[("run-2", "masking", "curated.support_tickets", "masked_card_numbers_in_text", "masked")][0] == 0
+    assert rows[("run-2", "fraud", "prod.high_risk_transactions", "high_risk_transactions", "scored")] == (
+        2,
+        "as scored by run run-2, this run",
+    )
+    assert rows[("run-2", "models", "prod.churn_scores", "churn_training", "skipped")] == (None, "too young")
+    assert rows[("run-2", "models", "prod.fraud_scores", "fraud_scoring", "scored")] == (3, "by v3")
+    summary = {
+        item: value for (run, section, _, item, _), (value, _) in rows.items() if (run, section) == ("run-2", "summary")
+    }
+    assert summary == {
+        "checks_passed": 3,
+        "checks_failed": 0,
+        "card_numbers_found": 0,
+        "quarantined_rows": 3,
+        "masked_card_numbers": 4,
+        "high_risk_transactions": 2,
+    }
+    assert {r for r, section, *_ in rows if section in ("quarantine", "masking", "fraud", "summary")} == {"run-2"}
+    schema_for("prod", "compliance_report").validate(pl.from_arrow(report))  # what its own check validates
+
+
+def test_the_compliance_report_keeps_its_history_and_says_who_scored(shoplake_home):
+    from orchestration.defs.checks.compliance import REPORT_IDENTIFIER, build_report
+    from orchestration.lakehouse.catalog import load_catalog
+    from orchestration.lakehouse.publish import write_table
+
+    settings = shoplake_home
+    _small_lakehouse(settings, high_risk_by=None)
+    ledger.write_check_results(settings, "run-1", [_check("run-1", "prod.fct_orders", "pandera_schema", True)])
+    first, scored_by = build_report(settings, "run-1")
+    fraud = [r for r in first.to_pylist() if r["section"] == "fraud"]
+    assert scored_by is None and [(r["status"], r["value"]) for r in fraud] == [("not_scored_yet", None)]
+    write_table(load_catalog(settings), REPORT_IDENTIFIER, first, "run-1")
+
+    # the next run: a day's new quarantined row, run-1's report checks added to the ledger afterwards,
+    # and fraud scored by run-1 (this run did not score)
+    _small_lakehouse(settings, high_risk_by="run-1")
+    ledger.add_check_results(settings, "run-1", [_check("run-1", "prod.compliance_report", "pandera_schema", True)])
+    second, _ = build_report(settings, "run-2")
+    rows = second.to_pylist()
+
+    def section(run_id, name):
+        return sorted(
+            (r["table_name"], r["item"], r["status"], r["value"])
+            for r in rows
+            if (r["run_id"], r["section"]) == (run_id, name)
+        )
+
+    # run-1's measured sections are kept as they were; its check sections are recomputed from the ledger
+    assert section("run-1", "quarantine") == sorted(
+        (r["table_name"], r["item"], r["status"], r["value"]) for r in first.to_pylist() if r["section"] == "quarantine"
+    )
+    assert section("run-1", "fraud") == [
+        ("prod.high_risk_transactions", "high_risk_transactions", "not_scored_yet", None)
+    ]
+    assert section("run-1", "checks") == [
+        ("prod.compliance_report", "pandera", "passed", 1),
+        ("prod.fct_orders", "pandera", "passed", 1),
+    ]
+    fraud = [r for r in rows if (r["run_id"], r["section"]) == ("run-2", "fraud")]
+    assert [(r["status"], r["value"], r["detail"]) for r in fraud] == [
+        ("scored", 2, "as scored by run run-1, an earlier run: this run did not score")
+    ]
+    assert len(rows) == len(first) + 1 + len([r for r in rows if r["run_id"] == "run-2"])
 
 
 def test_batched_pandera_validation_finds_what_whole_table_validation_finds():

@@ -14,8 +14,8 @@ cards either.
 Two places are left out on purpose and reported as such: the demo shop's own database (card numbers
 belong there: it is the source) and DuckDB's extension binaries.
 
-``record_home_scan`` keeps each scan's outcome in the Iceberg table ``raw.home_pan_scans`` for the
-compliance report.
+``record_home_scan`` keeps each scan's outcome in the Iceberg table ``ledger.home_pan_scans``, one of
+the ledgers (ledger.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from orchestration.lakehouse.card_scan import (
 )
 from orchestration.settings import Settings
 
-HOME_SCANS_TABLE = "raw.home_pan_scans"
+HOME_SCANS_TABLE = "ledger.home_pan_scans"  # a ledger (ledger.py), beside the check results
 STATE_FILE = "home_scan_state.json"  # under <home>/lakehouse: the files the last scans found clean
 MAX_REPORTED = 50  # findings kept in the table's detail column
 _CHUNK = 8 << 20
@@ -392,10 +392,11 @@ def _scan_bytes(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
-    """Keep the scan's outcome in ``raw.home_pan_scans`` (one row per scan; a rerun replaces its row)."""
+    """Keep the scan's outcome in ``ledger.home_pan_scans`` (one row per scan; a rerun replaces its row)."""
     from pyiceberg.expressions import EqualTo
 
-    from orchestration.lakehouse.catalog import commit_with_retry, load_catalog, load_or_create
+    from orchestration.lakehouse.catalog import commit_with_retry
+    from orchestration.lakehouse.ledger import ledger_table  # with Dagster and pandera: not for `shoplake scan-pans`
 
     row = pa.Table.from_pylist(
         [
@@ -413,7 +414,7 @@ def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
         ],
         schema=HOME_SCANS_SCHEMA,
     )
-    table = load_or_create(load_catalog(settings), HOME_SCANS_TABLE, HOME_SCANS_SCHEMA)
+    table = ledger_table(settings, HOME_SCANS_TABLE, HOME_SCANS_SCHEMA)
 
     def replace_scan(t):
         with warnings.catch_warnings():  # a scan's first write has nothing to replace: not worth a warning
@@ -424,7 +425,7 @@ def record_home_scan(settings: Settings, scan: HomeScan, scan_id: str) -> None:
 
 
 def scan_and_record(settings: Settings, scan_id: str) -> HomeScan:
-    """The compliance step: scan the whole home, keep the outcome for ``prod.compliance_report``.
+    """The check step's scan of the whole home, its outcome kept in ``ledger.home_pan_scans``.
 
     Files found clean before and unchanged since (Iceberg's data and metadata files never change) are
     not read again; a change to the scanner's code rescans everything."""

@@ -15,8 +15,10 @@ start instead of thirty-nine, and every downstream asset of this pipeline reads 
 * ``no_card_numbers``: the card-number leak scanner of the raw layer (card_scan.py) over every
   string column.
 
-The step then records the run's check results and rebuilds prod.compliance_report (compliance.py)
-before Dagster fails it for any failed check.
+The step then writes the run's check results to the check ledger (orchestration/lakehouse/ledger.py)
+and scans every file under the home for card numbers, before Dagster fails it for any failed check:
+a failed blocking check skips the run's compliance report (compliance.py), whose next build reports
+this run's checks from the ledger.
 """
 
 import hashlib
@@ -28,13 +30,12 @@ import dagster as dg
 import duckdb
 import pandera.polars as pa
 import polars as pl
-from dagster_dbt import DbtCliResource
 
 from orchestration.defs.checks import audit, pandera_batches
-from orchestration.defs.checks.compliance import COMPLIANCE_REPORT, ComplianceReportFailed, record_and_report
 from orchestration.defs.checks.schemas_curated import CURATED_SCHEMAS, QUARANTINE_TABLES, quarantine_schema
 from orchestration.defs.checks.schemas_prod import PROD_SCHEMAS
 from orchestration.lakehouse.card_scan import scan_published_table
+from orchestration.lakehouse.home_scan import scan_and_record
 from orchestration.lakehouse.increments import Increment, files_since
 from orchestration.lakehouse.ledger import (
     CARD_CHECK,
@@ -45,8 +46,7 @@ from orchestration.lakehouse.ledger import (
     CheckRecord,
     last_passed_snapshots,
     make_record,
-    run_check_records,
-    write_check_results,
+    record_run_checks,
 )
 from orchestration.lakehouse.pii import mask_card_numbers
 from orchestration.policies import WRITER_POOL
@@ -65,10 +65,12 @@ def schema_for(layer: str, table: str) -> pa.DataFrameModel | pa.DataFrameSchema
     return PROD_SCHEMAS[table]
 
 
+# prod.compliance_report is built after these checks and checks itself (compliance.py).
+SELF_CHECKED = frozenset({("prod", "compliance_report")})
 CHECKED_TABLES: tuple[tuple[str, str], ...] = (
     *(("curated", t) for t in CURATED_SCHEMAS),
     *(("quarantine", t) for t in QUARANTINE_TABLES),
-    *(("prod", t) for t in PROD_SCHEMAS),
+    *(("prod", t) for t in PROD_SCHEMAS if ("prod", t) not in SELF_CHECKED),
 )
 
 CHECK_SPECS = [
@@ -96,21 +98,19 @@ CHECK_SPECS = [
     specs=CHECK_SPECS,
     name="lakehouse_quality_checks",
     can_subset=True,
-    pool=WRITER_POOL,  # writes the check ledger and rebuilds prod.compliance_report in the DuckDB file
+    pool=WRITER_POOL,  # makes the passing tables current and writes the check ledger
     description="pandera schemas and card-number scans of the published curated, quarantine and prod tables; "
-    "then records the run's check results and rebuilds prod.compliance_report.",
+    "then makes the tables that passed current and records the run's check results in the check ledger.",
 )
 def lakehouse_quality_checks(
-    context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource, dbt: DbtCliResource
-) -> Iterator[dg.AssetCheckResult | dg.AssetMaterialization]:
+    context: dg.AssetCheckExecutionContext, lakehouse: LakehouseResource
+) -> Iterator[dg.AssetCheckResult]:
     settings = lakehouse.settings()
     run_id = context.run.run_id
     selected: dict[tuple[str, str], set[str]] = defaultdict(set)
     for key in context.selected_asset_check_keys:
         selected[(key.asset_key.path[0], key.asset_key.path[-1])].add(key.name)
 
-    # The report is rebuilt at the end: its own checks judge the rebuilt table.
-    report_checks = selected.pop(COMPLIANCE_REPORT, set())
     con, tables = audit.open_session(settings, sorted({layer for layer, _ in CHECKED_TABLES}))
     passed_before = {check: last_passed_snapshots(settings, check) for check in (PANDERA_CHECK, CARD_CHECK)}
     try:
@@ -121,7 +121,7 @@ def lakehouse_quality_checks(
         ]
     finally:
         con.close()
-    records = [_record(run_id, r) for r in results]
+    records = [check_record(run_id, r) for r in results]
     failed = [r for r in results if not r.passed]
     context.log.info(
         f"{len(results) - len(failed)} of {len(results)} checks passed"
@@ -131,21 +131,14 @@ def lakehouse_quality_checks(
     promotion = audit.promote_passing(tables, results, audit.model_parents(shoplake_dbt_project.manifest_path))
     (context.log.warning if promotion.kept_back else context.log.info)(promotion.describe())
 
-    try:
-        report = record_and_report(context, settings, dbt, records)
-    except ComplianceReportFailed as exc:
-        yield from results  # the checks themselves were evaluated: show them
-        raise dg.Failure(description=str(exc)) from exc
-    if report_checks:
-        con, report_tables = audit.open_session(settings, [COMPLIANCE_REPORT[0]])
-        try:
-            report_results = list(evaluate_table(con, COMPLIANCE_REPORT, report_checks, report_tables))
-        finally:
-            con.close()
-        results += report_results
-        logged = run_check_records(context.instance, run_id)
-        write_check_results(settings, run_id, [*logged, *records, *(_record(run_id, r) for r in report_results)])
-    yield report
+    # Before Dagster fails the step for a failed check: the ledger keeps this run's checks either way.
+    written = record_run_checks(context.instance, settings, run_id, records)
+    context.log.info(f"recorded {written} check results of run {run_id} in the check ledger")
+    scan = scan_and_record(settings, run_id)  # every file under the home, kept in ledger.home_pan_scans
+    (context.log.warning if scan.findings else context.log.info)(
+        f"home scan for card numbers: {scan.files} files read, {scan.unchanged} unchanged since a clean scan, "
+        f"{len(scan.findings)} found" + "".join(f"\n  {f.line()}" for f in scan.findings[:20])
+    )
     yield from results
 
 
@@ -282,8 +275,8 @@ def _result(table: tuple[str, str], check: str, passed: bool, metadata: dict) ->
     )
 
 
-def _record(run_id: str, result: dg.AssetCheckResult) -> CheckRecord:
-    return make_record(run_id, result.asset_key, result.check_name, result.passed, True, result.metadata)
+def check_record(run_id: str, result: dg.AssetCheckResult, blocking: bool = True) -> CheckRecord:
+    return make_record(run_id, result.asset_key, result.check_name, result.passed, blocking, result.metadata)
 
 
 def _names(results: list[dg.AssetCheckResult]) -> str:

@@ -2,14 +2,15 @@
 
 dbt tests become Dagster asset checks (blocking when their severity is error), so a failing test
 stops everything downstream in the same run, the ML assets included. When dbt fails, this step is
-the last one of the run to evaluate checks, so it records them and rebuilds prod.compliance_report
-before failing (orchestration/defs/checks/compliance.py); otherwise the quality-check step does.
+the last one of the run to evaluate checks, so it writes them to the check ledger before failing
+(orchestration/lakehouse/ledger.py); otherwise the quality-check step does.
 
-Tables with blocking quality checks (pandera, card scan) are published write-audit-publish: their new
-snapshot is staged on the table's audit branch and becomes current only when the quality-check step
-has passed it (orchestration/defs/checks/audit.py). The rest become current at once.
+Every table dbt publishes has blocking quality checks (pandera, card scan), so it is published
+write-audit-publish (``AUDITED_NAMESPACES``): its new snapshot is staged on the table's audit branch
+and becomes current only when the quality-check step has passed it.
 """
 
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -18,24 +19,16 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from orchestration.defs.checks.compliance import (
-    COMPLIANCE_REPORT,
-    ComplianceReportFailed,
-    dbt_environment,
-    record_and_report,
-)
-from orchestration.defs.checks.quality_checks import CHECKED_TABLES
+from orchestration.lakehouse.home_scan import scan_and_record
+from orchestration.lakehouse.ledger import record_run_checks
 from orchestration.lakehouse.publish import publish_keys, publish_tables
 from orchestration.lakehouse.views import refresh_raw_views
-from orchestration.policies import PROD_FRESHNESS, WRITER_POOL
+from orchestration.policies import AUDITED_NAMESPACES, PROD_FRESHNESS, WRITER_POOL
 from orchestration.resources import LakehouseResource, shoplake_dbt_project
 
 # The DuckDB schemas dbt builds in are the layers; quarantine sits with curated in the UI.
 LAYER_GROUPS = {"curated": "curated", "quarantine": "curated", "prod": "prod"}
 PUBLISHED_SCHEMAS = frozenset(LAYER_GROUPS)
-# Staged until the quality-check step passes them. Not the compliance report: that step rebuilds and
-# publishes it after recording the run's checks, and checks it then.
-AUDITED_TABLES = frozenset(CHECKED_TABLES) - {COMPLIANCE_REPORT}
 
 
 class ShoplakeTranslator(DagsterDbtTranslator):
@@ -65,7 +58,7 @@ TRANSLATOR = ShoplakeTranslator(settings=DagsterDbtTranslatorSettings(enable_ass
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild the incremental marts from scratch (`dbt build --full-refresh`): needed after their
-    columns change. prod.compliance_report keeps its history either way."""
+    columns change."""
 
 
 @dbt_assets(
@@ -82,7 +75,7 @@ def dbt_curated_and_prod(
     settings.warn_if_development_key(context.log)
     raw_snapshots = refresh_raw_views(settings)
     context.log.info(f"dbt reads raw snapshots {raw_snapshots}")
-    dbt_environment(settings, context.run.run_id)
+    os.environ["SHOPLAKE_DUCKDB_PATH"] = str(settings.duckdb_path)  # dbt runs in its own process
 
     # Let dbt finish before touching its database file (DuckDB allows a single writer), then publish.
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
@@ -99,7 +92,8 @@ def dbt_curated_and_prod(
         if key.path[0] in PUBLISHED_SCHEMAS:
             relations.append((key.path[0], key.path[-1]))
     keys = publish_keys(shoplake_dbt_project.manifest_path)
-    published = publish_tables(settings, relations, context.run.run_id, keys, audited=AUDITED_TABLES)
+    audited = {relation for relation in relations if relation[0] in AUDITED_NAMESPACES}
+    published = publish_tables(settings, relations, context.run.run_id, keys, audited=audited)
     publish_seconds = round(sum(p.seconds for p in published.values()), 3)
     modes = Counter(p.mode for p in published.values())
     staged = sum(p.staged for p in published.values())
@@ -136,11 +130,11 @@ def dbt_curated_and_prod(
     if not invocation.is_successful():
         if staged:  # the quality checks will not run: readers keep the last good snapshots
             context.log.warning(f"{staged} staged snapshots are not made current: dbt failed before their checks")
-        # Nothing downstream runs now: report this run's checks (raw scans, dbt tests) here.
-        try:
-            yield record_and_report(context, settings, dbt)
-        except ComplianceReportFailed as exc:
-            context.log.error(str(exc))
+        # Nothing downstream runs now, the report neither: keep this run's checks (raw scans, dbt tests)
+        # in the ledger here; the next report build reports them.
+        written = record_run_checks(context.instance, settings, context.run.run_id)
+        context.log.info(f"recorded {written} check results of run {context.run.run_id} in the check ledger")
+        scan_and_record(settings, context.run.run_id)
         raise dg.Failure(
             description=(
                 "dbt build failed: see the failing models and tests above (their downstream models were skipped)."
