@@ -149,7 +149,7 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
     import pyarrow as pa
 
     from orchestration.lakehouse.catalog import load_catalog
-    from orchestration.lakehouse.home_scan import record_home_scan, scan_home
+    from orchestration.lakehouse.home_scan import HOME_SCANS_TABLE, record_home_scan, scan_home
 
     home = shoplake_home.home
     (home / "lakehouse" / "warehouse" / "raw" / "t" / "data").mkdir(parents=True)
@@ -211,7 +211,7 @@ def test_the_home_scan_finds_a_leak_planted_in_any_kind_of_file(shoplake_home):
     assert all(VISA not in line for line in lines)
 
     record_home_scan(shoplake_home, scan, "run-1")
-    row = load_catalog(shoplake_home).load_table("raw.home_pan_scans").scan().to_arrow().to_pylist()
+    row = load_catalog(shoplake_home).load_table(HOME_SCANS_TABLE).scan().to_arrow().to_pylist()
     assert len(row) == 1 and row[0]["findings"] == 5 and row[0]["files_scanned"] == scan.files
     assert "453914******6467" in row[0]["detail"] and VISA not in row[0]["detail"]
 
@@ -286,7 +286,7 @@ def test_cards_typed_into_a_mariadb_shops_text_never_reach_the_lakehouse(mariadb
 
 def test_the_compliance_scan_rereads_only_what_changed_and_every_file_with_a_finding(shoplake_home):
     from orchestration.lakehouse.catalog import load_catalog
-    from orchestration.lakehouse.home_scan import scan_and_record
+    from orchestration.lakehouse.home_scan import HOME_SCANS_TABLE, scan_and_record
 
     generate_shop(
         ShopConfig(customers=100, days=20, seed=6), shoplake_home.source_url, shoplake_home.truth_dir, progress=False
@@ -300,5 +300,5 @@ def test_the_compliance_scan_rereads_only_what_changed_and_every_file_with_a_fin
     # (and so are the files the first scan itself wrote: the findings table and the scan state)
     assert second.unchanged == len(first.clean)
     assert sorted(f.number for f in second.findings) == ["453914******6467", "542523******9903"]
-    rows = load_catalog(shoplake_home).load_table("raw.home_pan_scans").scan().to_arrow().to_pylist()
+    rows = load_catalog(shoplake_home).load_table(HOME_SCANS_TABLE).scan().to_arrow().to_pylist()
     assert {(r["scan_id"], r["findings"]) for r in rows} == {("run-1", 1), ("run-2", 2)}
