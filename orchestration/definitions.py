@@ -8,6 +8,7 @@ import os
 import dagster as dg
 
 from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
+from orchestration.defs.alerts.sensors import ALERT_SENSORS
 from orchestration.defs.checks.definitions import CHECKS_ASSETS, QUALITY_CHECKS
 from orchestration.defs.extract.assets import extract_source_tables
 from orchestration.defs.schedules import JOBS, SCHEDULES
@@ -39,6 +40,7 @@ defs = dg.Definitions(
     asset_checks=[*QUALITY_CHECKS, *ML_ASSET_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
+    sensors=ALERT_SENSORS,
     resources={"lakehouse": LakehouseResource(), "dbt": dbt_resource()},
     # Dagster's multiprocess executor, after clearing runs whose process died (orchestration/run_health.py)
     executor=multiprocess_health_checked_executor.configured(
