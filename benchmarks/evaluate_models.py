@@ -809,9 +809,12 @@ def code_version() -> str:
     return head + ("+uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work: Path, repeats: int) -> dict:
+def evaluate_shops(
+    names: list[str], customers: int, days: int, seed: int, work: Path, repeats: int, reuse: bool = False
+) -> dict:
     """Build each named shop (``SHOPS``) at this size under ``work``, run it, measure it, check it;
-    time each family's training on the demo shop."""
+    time each family's training on the demo shop. With ``reuse``, a shop already built there with the
+    same config (its ``<name>.run.json`` record) is measured again instead of being built anew."""
     result: dict = {
         "kind": "evaluate_models",
         "date": dt.date.today().isoformat(),
@@ -826,21 +829,38 @@ def evaluate_shops(names: list[str], customers: int, days: int, seed: int, work:
     for name in names:
         options = dict(SHOPS[name])
         config = ShopConfig(**({"customers": customers, "days": days, "seed": seed} | options)).validate()
-        home = work / name
-        if home.exists():
-            shutil.rmtree(home)
-        started = time.perf_counter()
-        print(
-            f"{name}: generating {config.customers} customers x {config.days} days and running shoplake_all",
-            file=sys.stderr,
-            flush=True,
-        )
-        settings, run_id, success, steps = build_shop(home, config)
+        home, record = work / name, work / f"{name}.run.json"
+        built = json.loads(record.read_text()) if reuse and record.exists() else None
+        if built is not None and built["config"] == config.as_dict():  # measure the home built before
+            print(f"{name}: measuring the shop built before in {home}", file=sys.stderr, flush=True)
+            for var in HOME_VARIABLES:
+                os.environ.pop(var, None)
+            os.environ["SHOPLAKE_HOME"] = str(home)
+            settings = Settings.from_env()
+        else:
+            if home.exists():
+                shutil.rmtree(home)
+            started = time.perf_counter()
+            print(
+                f"{name}: generating {config.customers} customers x {config.days} days and running shoplake_all",
+                file=sys.stderr,
+                flush=True,
+            )
+            settings, run_id, success, steps = build_shop(home, config)
+            built = {
+                "config": config.as_dict(),
+                "run_id": run_id,
+                "success": success,
+                "seconds": time.perf_counter() - started,
+                "steps": steps,
+            }
+            record.write_text(json.dumps(built, indent=1, default=str) + "\n")
+        run_id, success, steps = built["run_id"], built["success"], built["steps"]
         shop = {
             "name": name,
             "options": {k: v for k, v in config.as_dict().items() if k not in ("end_date", "dirty_rate")},
             "success": success,
-            "seconds": time.perf_counter() - started,
+            "seconds": built["seconds"],
             "run_id": run_id,
             "training_steps": {f: steps[key] for f, key in TRAINING_STEPS.items() if key in steps},
             "families": {},
@@ -889,6 +909,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="with --shops: the result file (default benchmarks/results/evaluate_models_<date>.json)",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --shops: measure shops already built under --work with the same config",
+    )
     parser.add_argument("--render", type=Path, help="write --markdown (default docs/models.md) from this result file")
     args = parser.parse_args(argv)
     if args.render:
@@ -896,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.markdown or PAGE).write_text(render(result, args.render.resolve()))
         return 0
     if args.shops:
-        result = evaluate_shops(args.shops, args.customers, args.days, args.seed, args.work, args.repeats)
+        result = evaluate_shops(args.shops, args.customers, args.days, args.seed, args.work, args.repeats, args.reuse)
         path = args.json or RESULTS / f"evaluate_models_{result['date']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1, default=str) + "\n")
