@@ -379,12 +379,19 @@ def test_a_shop_with_no_returns_tickets_or_web_events_builds_every_prod_table(sh
 
 
 def test_an_unreachable_source_is_retried_then_fails_in_one_line(shoplake_home, monkeypatch):
-    """A refused connection may clear up: the step is retried (3 times, 5/10/20 s apart), then fails once."""
+    """A refused connection may clear up: the step is retried (3 times, 5, 15 and 35 s after it
+    failed), then fails once."""
     import dagster as dg
 
     from orchestration.defs.extract.assets import EXTRACT_RETRY, extract_source_tables
     from orchestration.resources import LakehouseResource
 
+    assert EXTRACT_RETRY == dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+    assert [EXTRACT_RETRY.calculate_delay(n) for n in (1, 2, 3)] == [5, 15, 35]
+    # The run below retries with the same policy 100 times faster: Dagster keeps the op's policy in
+    # the op definition, and no public API overrides a policy an op declares.
+    fast = EXTRACT_RETRY._replace(delay=EXTRACT_RETRY.delay / 100)
+    monkeypatch.setattr(extract_source_tables.op, "_retry_policy", fast)
     monkeypatch.setenv("SHOPLAKE_SOURCE_URL", "mysql://shop:secret@127.0.0.1:1/shop")
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
@@ -397,6 +404,7 @@ def test_an_unreachable_source_is_retried_then_fails_in_one_line(shoplake_home, 
     assert not result.success
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == EXTRACT_RETRY.max_retries == 3
+    assert [e.event_specific_data.seconds_to_wait for e in retries] == pytest.approx([0.05, 0.15, 0.35])
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     description = failure.step_failure_data.user_failure_data.description
     assert description.startswith("cannot connect to the source database mysql://shop:***@127.0.0.1:1/shop: ")

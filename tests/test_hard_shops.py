@@ -94,9 +94,7 @@ def test_real_like_profile_sets_every_hard_option_and_explicit_values_win():
         ShopConfig.with_profile("real", **TINY)
 
 
-def test_generate_command_takes_the_options(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("SHOPLAKE_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SHOPLAKE_SOURCE_URL", raising=False)
+def test_generate_command_takes_the_options(shoplake_home, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["generate", "--help"])
     help_text = capsys.readouterr().out
