@@ -1,8 +1,8 @@
 """Quality gates on a materialized lakehouse: quarantine catches exactly what the generator planted,
 a failing blocking check stops the ML assets of its run, and the compliance report tells the truth.
 
-One generated shop and one in-process run (extraction, dbt, quality checks; no ML) serve the
-module; the blocking test adds a second run of the whole job with one check made to fail.
+One generated shop and one in-process run (extraction, dbt, quality checks, the compliance report; no
+ML) serve the module; the blocking test adds a second run of the whole job with one check made to fail.
 """
 
 import os
@@ -47,12 +47,15 @@ def run_job(selection: list[dg.AssetKey] | None = None):
     return result, evaluations
 
 
+REPORT = dg.AssetKey(["prod", "compliance_report"])
+
+
 def lakehouse_keys() -> list[dg.AssetKey]:
-    """Everything but the ML assets: extraction and dbt (their checks come along)."""
+    """Everything but the ML assets: extraction, dbt and the compliance report (their checks come along)."""
     from orchestration.defs.extract.assets import extract_source_tables
     from orchestration.defs.transform.assets import dbt_curated_and_prod
 
-    return sorted(extract_source_tables.keys | dbt_curated_and_prod.keys)
+    return sorted(extract_source_tables.keys | dbt_curated_and_prod.keys | {REPORT})
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +80,8 @@ KINDS = {"no_card_numbers": "card_scan", "pandera_schema": "pandera"}
 
 
 def is_ours(evaluation) -> bool:
-    return evaluation.check_name in KINDS and evaluation.asset_key.path[0] != "raw"
+    """A blocking quality check on curated, quarantine or prod (the report checks itself, not blocking)."""
+    return evaluation.check_name in KINDS and evaluation.asset_key.path[0] != "raw" and evaluation.asset_key != REPORT
 
 
 def table_name(evaluation) -> str:
@@ -173,9 +177,14 @@ def test_compliance_report_shows_what_the_checks_found(lakehouse):
         "SELECT table_name, item, status, value FROM prod.compliance_report WHERE run_id = ? AND section = 'checks'",
         [run_id],
     ).fetchall()
-    # every check the run evaluated, except the two that judge the rebuilt report itself (they are
-    # in the ledger, and in the report from its next build on)
-    reported = [e for e in evaluations if e.asset_key != dg.AssetKey(["prod", "compliance_report"]) or not is_ours(e)]
+    # every check the run evaluated, except the two that judge the report itself (they are in the
+    # ledger, and in the report from its next build on)
+    reported = [e for e in evaluations if e.asset_key != REPORT]
+    report_checks = [e for e in evaluations if e.asset_key == REPORT]
+    assert sorted((e.check_name, e.passed, e.blocking) for e in report_checks) == [
+        ("no_card_numbers", True, False),
+        ("pandera_schema", True, False),
+    ]
     expected = Counter(
         (table_name(e), KINDS.get(e.check_name, "dbt_test"), "passed" if e.passed else "failed") for e in reported
     )
@@ -231,12 +240,16 @@ def test_a_failing_blocking_check_stops_the_ml_assets_of_its_run(lakehouse, monk
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == [("prod/fct_orders", "pandera_schema")]
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "prod/fct_orders" in materialized and "prod/compliance_report" in materialized
+    assert "prod/fct_orders" in materialized and "prod/compliance_report" not in materialized
     assert not [k for k in materialized if k.startswith("ml/")], materialized
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert {"extract_source_tables", "dbt_curated_and_prod", "lakehouse_quality_checks"} <= started
-    assert not [s for s in started if s.startswith(("ml__", "prod__"))], started  # the ML steps never started
-    # ...and the run's report says why
+    # the ML steps and the run's compliance report never started
+    assert not [s for s in started if s.startswith(("ml__", "prod__"))], started
+    # ...but the check step kept the run's checks in the ledger before it failed, so the report's
+    # next build, in a later run, says why
+    report = run_job([REPORT])[0]
+    assert report.success and {e.asset_key for e in report.get_asset_materialization_events()} == {REPORT}
     con = query.connect(settings)
     row = con.execute(
         "SELECT value, detail FROM prod.compliance_report WHERE run_id = ? AND section = 'checks' "
@@ -244,17 +257,18 @@ def test_a_failing_blocking_check_stops_the_ml_assets_of_its_run(lakehouse, monk
         [result.run_id],
     ).fetchone()
     assert row[0] == 1 and "pandera_schema" in row[1]
-    assert (
+    failed_run = dict(
         con.execute(
-            "SELECT value FROM prod.compliance_report WHERE run_id = ? AND item = 'checks_failed'", [result.run_id]
-        ).fetchone()[0]
-        == 1
+            "SELECT status, sum(value) FROM prod.compliance_report WHERE run_id = ? AND section = 'checks' GROUP BY 1",
+            [result.run_id],
+        ).fetchall()
     )
+    assert failed_run["failed"] == 1 and failed_run["passed"] > 50
     # the report of the first run now also holds the checks that judged that run's report
     earlier = con.execute(
-        "SELECT count(*) FROM prod.compliance_report WHERE run_id <> ? AND section = 'checks' "
+        "SELECT count(*) FROM prod.compliance_report WHERE run_id NOT IN (?, ?) AND section = 'checks' "
         "AND table_name = 'prod.compliance_report' AND item IN ('pandera', 'card_scan') AND status = 'passed'",
-        [result.run_id],
+        [result.run_id, report.run_id],
     ).fetchone()[0]
     assert earlier == 2
 
