@@ -30,7 +30,8 @@ final as (
         -- legacy rows may carry the zero date, and a typing slip a year like 9999: an optional
         -- field, so an implausible birth date becomes unknown instead of costing the customer
         case
-            when extract(year from cast(birth_date as date)) between 1900 and extract(year from cast(created_at as timestamp))
+            when extract(year from cast(birth_date as date))
+                between 1900 and extract(year from cast(created_at as timestamp))
                 then cast(extract(year from cast(birth_date as date)) as integer)
         end as birth_year,
         cast(created_at as timestamp) as created_at,

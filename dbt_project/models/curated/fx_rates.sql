@@ -20,7 +20,7 @@ final as (
     select
         cast(rate_date as date) as rate_date,
         cast(currency as varchar) as currency,
-        cast(usd_per_unit as decimal(18,8)) as usd_per_unit,
+        cast(usd_per_unit as decimal(18, 8)) as usd_per_unit,
         cast(updated_at as timestamp) as updated_at,
         _extracted_at
     from valid

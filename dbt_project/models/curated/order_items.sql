@@ -22,8 +22,8 @@ final as (
         cast(order_id as bigint) as order_id,
         cast(product_id as bigint) as product_id,
         cast(quantity as integer) as quantity,
-        cast(unit_price as decimal(12,2)) as unit_price,
-        cast(line_discount as decimal(12,2)) as line_discount,
+        cast(unit_price as decimal(12, 2)) as unit_price,
+        cast(line_discount as decimal(12, 2)) as line_discount,
         cast(updated_at as timestamp) as updated_at,
         _extracted_at
     from valid

@@ -1,4 +1,5 @@
--- Payment attempts. card_number holds the full PAN at the source: the PCI risk Shoplake contains. Fraud surfaces weeks later as status chargeback.
+-- Payment attempts. card_number holds the full PAN at the source: the PCI risk Shoplake contains.
+-- Fraud surfaces weeks later as status chargeback.
 -- The latest live version of every payments key, minus the keys quarantined by a quality rule.
 
 with latest as (
@@ -27,7 +28,7 @@ final as (
         cast(card_country as varchar) as card_country,
         cast(ip_country as varchar) as ip_country,
         cast(device_type as varchar) as device_type,
-        cast(amount as decimal(12,2)) as amount,
+        cast(amount as decimal(12, 2)) as amount,
         cast(currency as varchar) as currency,
         cast(status as varchar) as status,
         cast(paid_at as timestamp) as paid_at,

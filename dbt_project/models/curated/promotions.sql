@@ -21,7 +21,7 @@ final as (
         cast(promotion_id as integer) as promotion_id,
         cast(promo_code as varchar) as promo_code,
         cast(category_id as integer) as category_id,
-        cast(discount_pct as decimal(5,2)) as discount_pct,
+        cast(discount_pct as decimal(5, 2)) as discount_pct,
         cast(starts_on as date) as starts_on,
         cast(ends_on as date) as ends_on,
         cast(updated_at as timestamp) as updated_at,

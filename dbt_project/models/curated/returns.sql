@@ -22,7 +22,7 @@ final as (
         cast(order_item_id as bigint) as order_item_id,
         cast(quantity as integer) as quantity,
         cast(reason as varchar) as reason,
-        cast(refund_amount as decimal(12,2)) as refund_amount,
+        cast(refund_amount as decimal(12, 2)) as refund_amount,
         cast(returned_at as timestamp) as returned_at,
         cast(updated_at as timestamp) as updated_at,
         _extracted_at

@@ -7,7 +7,8 @@
     )
 }}
 
--- Clickstream: session_start, product_view, add_to_cart, checkout, purchase. Abandoned carts are hard deleted after 30 days.
+-- Clickstream: session_start, product_view, add_to_cart, checkout, purchase.
+-- Abandoned carts are hard deleted after 30 days.
 -- The latest live version of every web_events key, minus the keys quarantined by a quality rule.
 -- Incremental (the largest table): a build rebuilds only the events of the sessions that changed
 -- since the previous build (macros/incremental.sql); the pre-hook clears them first, so deleted

@@ -31,7 +31,7 @@ candidate_sessions as (
 
     select distinct session_id
     from {{ ref('web_events') }}
-    where cast(occurred_at as date) in (select session_date from dates_to_rebuild)
+    where cast(occurred_at as date) in (select dates_to_rebuild.session_date from dates_to_rebuild)
 
 ),
 {% endif %}
@@ -40,7 +40,7 @@ events as (
 
     select * from {{ ref('web_events') }}
     {% if is_incremental() %}
-    where session_id in (select session_id from candidate_sessions)
+    where session_id in (select candidate_sessions.session_id from candidate_sessions)
     {% endif %}
 
 ),
@@ -51,7 +51,9 @@ steps as (
         session_id,
         min(occurred_at) as started_at,
         max(_extracted_at) as extracted_at,
-        max(case when event_type in ('product_view', 'add_to_cart', 'checkout', 'purchase') then 1 else 0 end) as reached_product_view,
+        max(
+            case when event_type in ('product_view', 'add_to_cart', 'checkout', 'purchase') then 1 else 0 end
+        ) as reached_product_view,
         max(case when event_type in ('add_to_cart', 'checkout', 'purchase') then 1 else 0 end) as reached_add_to_cart,
         max(case when event_type in ('checkout', 'purchase') then 1 else 0 end) as reached_checkout,
         max(case when event_type = 'purchase' then 1 else 0 end) as reached_purchase
@@ -80,9 +82,9 @@ sessions as (
     from steps
     inner join first_events
         on first_events.session_id = steps.session_id
-        and first_events.event_number = 1
+            and first_events.event_number = 1
     {% if is_incremental() %}
-    where cast(steps.started_at as date) in (select session_date from dates_to_rebuild)
+    where cast(steps.started_at as date) in (select dates_to_rebuild.session_date from dates_to_rebuild)
     {% endif %}
 
 ),

@@ -56,7 +56,9 @@ spine as (
     select
         cohort_sizes.cohort_month,
         offsets.months_since_acquisition,
-        cast({{ dbt.dateadd('month', 'offsets.months_since_acquisition', 'cohort_sizes.cohort_month') }} as date) as activity_month,
+        cast(
+            {{ dbt.dateadd('month', 'offsets.months_since_acquisition', 'cohort_sizes.cohort_month') }} as date
+        ) as activity_month,
         cohort_sizes.cohort_size
     from cohort_sizes
     cross join last_month
@@ -91,18 +93,18 @@ final as (
         cast(coalesce(activity.active_customers, 0) as bigint) as active_customers,
         cast(coalesce(activity.active_customers, 0) as double) / spine.cohort_size as retention_rate,
         cast(coalesce(activity.orders, 0) as bigint) as orders,
-        cast(coalesce(activity.revenue_usd, 0) as decimal(18,2)) as revenue_usd,
+        cast(coalesce(activity.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
         cast(
             sum(coalesce(activity.revenue_usd, 0)) over (
                 partition by spine.cohort_month
                 order by spine.months_since_acquisition
                 rows between unbounded preceding and current row
-            ) as decimal(18,2)
+            ) as decimal(18, 2)
         ) as cumulative_revenue_usd
     from spine
     left join activity
         on activity.cohort_month = spine.cohort_month
-        and activity.activity_month = spine.activity_month
+            and activity.activity_month = spine.activity_month
 
 )
 

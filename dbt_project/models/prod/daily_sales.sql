@@ -39,7 +39,7 @@ final as (
         aggregated.channel,
         cast(aggregated.orders as bigint) as orders,
         cast(aggregated.units as bigint) as units,
-        cast(aggregated.revenue_usd as decimal(18,2)) as revenue_usd,
+        cast(aggregated.revenue_usd as decimal(18, 2)) as revenue_usd,
         {{ average_to_cent('aggregated.revenue_usd', 'aggregated.orders') }} as avg_order_value_usd
     from aggregated
     left join categories

@@ -92,7 +92,7 @@ final as (
         buyers.first_order_at,
         buyers.last_order_at,
         cast(coalesce(buyers.orders, 0) as bigint) as orders,
-        cast(coalesce(buyers.revenue_usd, 0) as decimal(18,2)) as revenue_usd,
+        cast(coalesce(buyers.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
         {{ average_to_cent('buyers.revenue_usd', 'buyers.orders') }} as avg_order_value_usd,
         cast(buyers.days_since_last_order as integer) as days_since_last_order,
         cast(rfm.recency_score as integer) as recency_score,
@@ -107,7 +107,7 @@ final as (
             when rfm.frequency_score >= 3 then 'at_risk'
             else 'hibernating'
         end as segment,
-        cast(coalesce(buyers.revenue_usd, 0) - coalesce(refunds.refunds_usd, 0) as decimal(18,2)) as historical_clv_usd
+        cast(coalesce(buyers.revenue_usd, 0) - coalesce(refunds.refunds_usd, 0) as decimal(18, 2)) as historical_clv_usd
     from customers
     left join countries
         on countries.country = customers.country

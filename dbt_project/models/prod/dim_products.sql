@@ -44,9 +44,9 @@ final as (
         products.created_at,
         cast(coalesce(sales.orders, 0) as bigint) as orders,
         cast(coalesce(sales.units_sold, 0) as bigint) as units_sold,
-        cast(coalesce(sales.revenue_usd, 0) as decimal(18,2)) as revenue_usd,
+        cast(coalesce(sales.revenue_usd, 0) as decimal(18, 2)) as revenue_usd,
         cast(coalesce(sales.returned_units, 0) as bigint) as returned_units,
-        cast(coalesce(sales.refunds_usd, 0) as decimal(18,2)) as refunds_usd,
+        cast(coalesce(sales.refunds_usd, 0) as decimal(18, 2)) as refunds_usd,
         case
             when sales.units_sold > 0 then cast(sales.returned_units as double) / sales.units_sold
         end as return_rate

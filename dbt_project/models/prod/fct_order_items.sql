@@ -29,7 +29,9 @@ changed_orders as (
 
     {{ changed_since('orders', 'order_id', 'order_id', since) }}
     union
-    {{ rows_with_fx_changed_since(ref('orders'), 'order_id', 'currency', 'cast(rows_to_convert.ordered_at as date)', since) }}
+    {{ rows_with_fx_changed_since(
+        ref('orders'), 'order_id', 'currency', 'cast(rows_to_convert.ordered_at as date)', since
+    ) }}
 
 ),
 
@@ -39,7 +41,7 @@ changed_items as (
     union
     select order_item_id
     from {{ ref('order_items') }}
-    where order_id in (select order_id from changed_orders)
+    where order_id in (select changed_orders.order_id from changed_orders)
     union
     {{ changed_since('returns', 'return_id', 'order_item_id', since) }}
     union
@@ -56,7 +58,7 @@ order_items as (
 
     select * from {{ ref('order_items') }}
     {% if is_incremental() %}
-    where order_item_id in (select order_item_id from changed_items)
+    where order_item_id in (select changed_items.order_item_id from changed_items)
     {% endif %}
 
 ),
@@ -82,7 +84,7 @@ returned as (
         max(_extracted_at) as returns_extracted_at
     from {{ ref('returns') }}
     {% if is_incremental() %}
-    where order_item_id in (select order_item_id from changed_items)
+    where order_item_id in (select changed_items.order_item_id from changed_items)
     {% endif %}
     group by order_item_id
 
@@ -108,11 +110,15 @@ lines as (
         order_items.unit_price,
         order_items.line_discount,
         -- widened first: INT * DECIMAL(12,2) is typed DECIMAL(18,2) and overflows on large lines
-        cast(cast(order_items.quantity as hugeint) * order_items.unit_price - order_items.line_discount as decimal(18,2)) as line_revenue,
+        cast(
+            cast(order_items.quantity as hugeint) * order_items.unit_price - order_items.line_discount as decimal(18, 2)
+        ) as line_revenue,
         orders.usd_per_unit,
         cast(coalesce(returned.returned_units, 0) as bigint) as returned_units,
-        cast(coalesce(returned.refund_amount, 0) as decimal(18,2)) as refund_amount,
-        greatest(order_items._extracted_at, coalesce(returned.returns_extracted_at, order_items._extracted_at)) as _extracted_at
+        cast(coalesce(returned.refund_amount, 0) as decimal(18, 2)) as refund_amount,
+        greatest(
+            order_items._extracted_at, coalesce(returned.returns_extracted_at, order_items._extracted_at)
+        ) as _extracted_at
     from order_items
     inner join orders
         on orders.order_id = order_items.order_id

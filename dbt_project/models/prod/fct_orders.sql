@@ -25,7 +25,9 @@ changed_orders as (
     union
     {{ changed_since('order_items', 'order_item_id', 'order_id', since) }}
     union
-    {{ rows_with_fx_changed_since(ref('orders'), 'order_id', 'currency', 'cast(rows_to_convert.ordered_at as date)', since) }}
+    {{ rows_with_fx_changed_since(
+        ref('orders'), 'order_id', 'currency', 'cast(rows_to_convert.ordered_at as date)', since
+    ) }}
     union
     {{ keys_missing_from_this('select order_id from ' ~ ref('orders'), 'order_id') }}
 
@@ -39,7 +41,7 @@ orders as (
         cast(ordered_at as date) as order_date
     from {{ ref('orders') }}
     {% if is_incremental() %}
-    where order_id in (select order_id from changed_orders)
+    where order_id in (select changed_orders.order_id from changed_orders)
     {% endif %}
 
 ),
@@ -53,7 +55,7 @@ basket as (
         max(_extracted_at) as lines_extracted_at
     from {{ ref('order_items') }}
     {% if is_incremental() %}
-    where order_id in (select order_id from changed_orders)
+    where order_id in (select changed_orders.order_id from changed_orders)
     {% endif %}
     group by order_id
 
@@ -101,7 +103,7 @@ final as (
         on countries.country = orders.shipping_country
     left join fx
         on fx.currency = orders.currency
-        and {{ fx_period_covers('fx', 'orders.order_date') }}
+            and {{ fx_period_covers('fx', 'orders.order_date') }}
 
 )
 

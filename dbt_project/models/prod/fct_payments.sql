@@ -28,7 +28,9 @@ changed_payments as (
     from {{ ref('payments') }}
     where order_id in ({{ changed_since('orders', 'order_id', 'order_id', since) }})
     union
-    {{ rows_with_fx_changed_since(ref('payments'), 'payment_id', 'currency', 'cast(rows_to_convert.paid_at as date)', since) }}
+    {{ rows_with_fx_changed_since(
+        ref('payments'), 'payment_id', 'currency', 'cast(rows_to_convert.paid_at as date)', since
+    ) }}
     union
     -- the order left fct_orders (or came back) without a change of its own, e.g. its customer was quarantined
     select held.payment_id
@@ -49,7 +51,7 @@ payments as (
         cast(paid_at as date) as paid_date
     from {{ ref('payments') }}
     {% if is_incremental() %}
-    where payment_id in (select payment_id from changed_payments)
+    where payment_id in (select changed_payments.payment_id from changed_payments)
     {% endif %}
 
 ),
@@ -79,7 +81,7 @@ final as (
         payments.card_country,
         payments.ip_country,
         payments.card_country is not null
-            and payments.card_country <> payments.ip_country as is_card_ip_country_mismatch,
+        and payments.card_country <> payments.ip_country as is_card_ip_country_mismatch,
         payments.device_type,
         payments.amount,
         payments.currency,
@@ -97,7 +99,7 @@ final as (
         on orders.order_id = payments.order_id
     left join fx
         on fx.currency = payments.currency
-        and {{ fx_period_covers('fx', 'payments.paid_date') }}
+            and {{ fx_period_covers('fx', 'payments.paid_date') }}
 
 )
 

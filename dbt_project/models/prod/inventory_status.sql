@@ -29,8 +29,8 @@ recent_sales as (
     from {{ ref('fct_order_items') }} as lines
     cross join as_of
     where not lines.is_cancelled
-      and lines.order_date > cast({{ dbt.dateadd('day', -28, 'as_of.as_of_date') }} as date)
-      and lines.order_date <= as_of.as_of_date
+        and lines.order_date > cast({{ dbt.dateadd('day', -28, 'as_of.as_of_date') }} as date)
+        and lines.order_date <= as_of.as_of_date
     group by lines.product_id
 
 ),
@@ -78,7 +78,7 @@ final as (
         -- fewer than 14 days of cover, decided in integers: qoh / (units / 28) < 14 <=> 2 * qoh < units.
         -- In floating point a product exactly at 14 days (18 on hand, 36 sold) lands on either side.
         quantity_on_hand < reorder_point
-            or 2 * cast(quantity_on_hand as bigint) < units_sold_28d as low_stock
+        or 2 * cast(quantity_on_hand as bigint) < units_sold_28d as low_stock
     from rates
 
 )

@@ -75,7 +75,7 @@ dense as (
     cross join months
     left join monthly
         on monthly.region = regions.region
-        and monthly.month_start = months.month_start
+            and monthly.month_start = months.month_start
 
 ),
 
@@ -92,10 +92,10 @@ compared as (
     from dense
     left join dense as previous_month
         on previous_month.region = dense.region
-        and previous_month.month_start = cast({{ dbt.dateadd('month', -1, 'dense.month_start') }} as date)
+            and previous_month.month_start = cast({{ dbt.dateadd('month', -1, 'dense.month_start') }} as date)
     left join dense as previous_year
         on previous_year.region = dense.region
-        and previous_year.month_start = cast({{ dbt.dateadd('month', -12, 'dense.month_start') }} as date)
+            and previous_year.month_start = cast({{ dbt.dateadd('month', -12, 'dense.month_start') }} as date)
 
 ),
 
@@ -106,12 +106,16 @@ trends as (
         month_start,
         cast(orders as bigint) as orders,
         cast(customers as bigint) as customers,
-        cast(revenue_usd as decimal(18,2)) as revenue_usd,
+        cast(revenue_usd as decimal(18, 2)) as revenue_usd,
         case when orders > 0 then {{ average_to_cent('revenue_usd', 'orders') }} end as avg_order_value_usd,
-        cast(previous_month_revenue_usd as decimal(18,2)) as previous_month_revenue_usd,
-        cast((revenue_usd - previous_month_revenue_usd) / nullif(previous_month_revenue_usd, 0) as double) as revenue_growth_mom,
-        cast(same_month_last_year_revenue_usd as decimal(18,2)) as same_month_last_year_revenue_usd,
-        cast((revenue_usd - same_month_last_year_revenue_usd) / nullif(same_month_last_year_revenue_usd, 0) as double) as revenue_growth_yoy
+        cast(previous_month_revenue_usd as decimal(18, 2)) as previous_month_revenue_usd,
+        cast(
+            (revenue_usd - previous_month_revenue_usd) / nullif(previous_month_revenue_usd, 0) as double
+        ) as revenue_growth_mom,
+        cast(same_month_last_year_revenue_usd as decimal(18, 2)) as same_month_last_year_revenue_usd,
+        cast(
+            (revenue_usd - same_month_last_year_revenue_usd) / nullif(same_month_last_year_revenue_usd, 0) as double
+        ) as revenue_growth_yoy
     from compared
 
 ),
@@ -123,9 +127,10 @@ final as (
         cast(
             avg(revenue_usd) over (partition by region, extract(month from month_start))
             / nullif(avg(revenue_usd) over (partition by region), 0)
-        as double) as seasonality_index,
+            as double
+        ) as seasonality_index,
         cast(100 * (
-            0.5 * percent_rank() over (partition by month_start order by coalesce(revenue_growth_yoy, revenue_growth_mom, 0))
+            0.5 * percent_rank() over (partition by month_start order by coalesce(revenue_growth_yoy, revenue_growth_mom, 0)) -- noqa: LT05
             + 0.3 * percent_rank() over (partition by month_start order by revenue_usd)
             + 0.2 * percent_rank() over (partition by month_start order by coalesce(avg_order_value_usd, 0))
         ) as double) as opportunity_score

@@ -85,16 +85,20 @@ order_total_mismatch as (
         complete_orders.order_id,
         'order_total_mismatch' as rule,
         'total=' || coalesce(cast(complete_orders.total as varchar), 'NULL')
-            || ', subtotal - discount + shipping_fee='
-            || coalesce(cast(complete_orders.subtotal - complete_orders.discount + complete_orders.shipping_fee as varchar), 'NULL')
-            || ', subtotal=' || coalesce(cast(complete_orders.subtotal as varchar), 'NULL')
-            || ', sum of lines=' || cast(coalesce(line_totals.lines_subtotal, 0) as varchar) as offending_values,
+        || ', subtotal - discount + shipping_fee='
+        || coalesce(
+            cast(complete_orders.subtotal - complete_orders.discount + complete_orders.shipping_fee as varchar), 'NULL'
+        )
+        || ', subtotal=' || coalesce(cast(complete_orders.subtotal as varchar), 'NULL')
+        || ', sum of lines=' || cast(coalesce(line_totals.lines_subtotal, 0) as varchar) as offending_values,
         complete_orders._extracted_at
     from complete_orders
     left join line_totals
         on line_totals.order_id = complete_orders.order_id
-    where complete_orders.total is distinct from complete_orders.subtotal - complete_orders.discount + complete_orders.shipping_fee
-       or complete_orders.subtotal is distinct from coalesce(line_totals.lines_subtotal, 0)
+    where
+        complete_orders.total
+        is distinct from complete_orders.subtotal - complete_orders.discount + complete_orders.shipping_fee
+        or complete_orders.subtotal is distinct from coalesce(line_totals.lines_subtotal, 0)
 
 ),
 
@@ -104,16 +108,16 @@ missing_fx_rate as (
         complete_orders.order_id,
         'missing_fx_rate' as rule,
         'currency=' || coalesce(complete_orders.currency, 'NULL')
-            || ', order_date=' || cast(cast(complete_orders.ordered_at as date) as varchar) as offending_values,
+        || ', order_date=' || cast(cast(complete_orders.ordered_at as date) as varchar) as offending_values,
         complete_orders._extracted_at
     from complete_orders
     where complete_orders.currency is distinct from 'USD'
-      and not exists (
-          select 1
-          from {{ ref('fx_rates') }} as fx
-          where fx.currency = complete_orders.currency
-            and fx.rate_date = cast(complete_orders.ordered_at as date)
-      )
+        and not exists (
+            select 1
+            from {{ ref('fx_rates') }} as fx
+            where fx.currency = complete_orders.currency
+                and fx.rate_date = cast(complete_orders.ordered_at as date)
+        )
 
 ),
 

@@ -25,7 +25,10 @@ with latest as (
 
 orders as (
 
-    select order_id, total, currency
+    select
+        order_id,
+        total,
+        currency
     from ({{ latest_live_versions('orders', ['order_id']) }}) as latest_orders
 
 ),
@@ -36,16 +39,17 @@ payment_amount_mismatch as (
         latest.payment_id,
         'payment_amount_mismatch' as rule,
         'amount=' || coalesce(cast(latest.amount as varchar), 'NULL') || ' ' || coalesce(latest.currency, 'NULL')
-            || ', order total=' || coalesce(cast(orders.total as varchar), 'NULL') || ' ' || coalesce(orders.currency, 'NULL') as offending_values,
+        || ', order total=' || coalesce(cast(orders.total as varchar), 'NULL')
+        || ' ' || coalesce(orders.currency, 'NULL') as offending_values,
         latest._extracted_at
     from latest
     inner join orders
         on orders.order_id = latest.order_id
     where latest.status is distinct from 'failed'
-      and (
-          latest.amount is distinct from orders.total
-          or latest.currency is distinct from orders.currency
-      )
+        and (
+            latest.amount is distinct from orders.total
+            or latest.currency is distinct from orders.currency
+        )
 
 ),
 
@@ -55,16 +59,16 @@ missing_fx_rate as (
         payment_id,
         'missing_fx_rate' as rule,
         'currency=' || coalesce(currency, 'NULL')
-            || ', payment_date=' || coalesce(cast(cast(paid_at as date) as varchar), 'NULL') as offending_values,
+        || ', payment_date=' || coalesce(cast(cast(paid_at as date) as varchar), 'NULL') as offending_values,
         _extracted_at
     from latest
     where currency is distinct from 'USD'
-      and not exists (
-          select 1
-          from {{ ref('fx_rates') }} as fx
-          where fx.currency = latest.currency
-            and fx.rate_date = cast(latest.paid_at as date)
-      )
+        and not exists (
+            select 1
+            from {{ ref('fx_rates') }} as fx
+            where fx.currency = latest.currency
+                and fx.rate_date = cast(latest.paid_at as date)
+        )
 
 ),
 

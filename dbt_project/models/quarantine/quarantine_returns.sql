@@ -21,7 +21,9 @@ with latest as (
 
 lines as (
 
-    select order_item_id, quantity
+    select
+        order_item_id,
+        quantity
     from ({{ latest_live_versions('order_items', ['order_item_id']) }}) as latest_lines
 
 ),
@@ -48,7 +50,8 @@ return_exceeds_purchase as (
     select
         return_id,
         'return_exceeds_purchase' as rule,
-        'returned_so_far=' || cast(returned_so_far as varchar) || ', bought=' || cast(bought as varchar) as offending_values,
+        'returned_so_far=' || cast(returned_so_far as varchar)
+        || ', bought=' || cast(bought as varchar) as offending_values,
         _extracted_at
     from running
     where returned_so_far > bought

@@ -19,7 +19,9 @@ with latest as (
 
 orders as (
 
-    select order_id, ordered_at
+    select
+        order_id,
+        ordered_at
     from ({{ latest_live_versions('orders', ['order_id']) }}) as latest_orders
 
 ),
