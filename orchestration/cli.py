@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", default=None, help="scan this file or folder instead of the whole home")
     sub.add_parser("prepare", help="parse the dbt project so Dagster can load it (run once after install)")
     sub.add_parser("where", help="print where everything is and how to look at it")
+    sub.add_parser("summary", help="what the last run left: checks, champion models, review queue, low stock")
     m = sub.add_parser("mlflow-ui", help="start the MLflow UI on 127.0.0.1:5000")
     m.add_argument("--port", type=int, default=5000)
     return parser
@@ -419,6 +420,122 @@ Shoplake is ready. Everything it wrote is under {settings.home}
     return 0
 
 
+SUMMARY_ROWS = 5  # rows shown of the review queue and of the low-stock list
+
+
+def cmd_summary(args, settings: Settings) -> int:
+    """A short account of the lakehouse as published: read from the published tables and the ledgers."""
+    import duckdb
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from orchestration import query
+
+    try:
+        con = query.connect(settings, namespaces=("prod", "ledger"))
+    except NoSuchNamespaceError:
+        con = query.connect(settings, namespaces=("prod",))
+    published = set(query.published_tables(con)) | {
+        r[0]
+        for r in con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema = 'ledger'"
+        ).fetchall()
+    }
+    if not published:
+        print("nothing is published yet: run `make demo`")
+        return 0
+
+    def section(title: str, table: str, render) -> None:
+        if table not in published:
+            print(f"{title:<14}{table} is not published yet")
+            return
+        try:
+            render()
+        except duckdb.Error as exc:  # a table of an older layout: say so, keep the other sections
+            print(f"{title:<14}cannot read {table}: {str(exc).splitlines()[0]}")
+
+    def checks() -> None:
+        run_id, at = con.execute(
+            "SELECT run_id, max(evaluated_at) FROM ledger.check_results GROUP BY run_id ORDER BY 2 DESC LIMIT 1"
+        ).fetchone()
+        passed, failed = con.execute(
+            "SELECT count(*) FILTER (WHERE passed), count(*) FILTER (WHERE NOT passed) "
+            "FROM ledger.check_results WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        print(f"{'Checks':<14}{passed} passed, {failed} failed (run {run_id[:8]}, {at:%Y-%m-%d %H:%M} UTC)")
+        for table, check, blocking, summary in con.execute(
+            "SELECT table_name, check_name, blocking, summary FROM ledger.check_results "
+            "WHERE run_id = ? AND NOT passed ORDER BY blocking DESC, table_name, check_name LIMIT ?",
+            [run_id, SUMMARY_ROWS],
+        ).fetchall():
+            kind = "blocking" if blocking else "warning"
+            print(f"{'':<14}  {kind}: {table} {check}: {_clip(summary, 70)}")
+
+    def champions() -> None:
+        models = {
+            (family, version): candidate
+            for family, version, candidate in con.execute(
+                "SELECT family, champion_version, candidate FROM ledger.model_outcomes WHERE status = 'promoted'"
+            ).fetchall()
+        }
+        rows = con.execute(
+            """
+            SELECT family, status, detail,
+                   (SELECT max_by(o.champion_version, o.recorded_at) FROM ledger.model_outcomes AS o
+                    WHERE o.family = latest.family AND o.stage = 'promotion' AND o.champion_version IS NOT NULL)
+            FROM (
+                SELECT family, status, detail, row_number() OVER (PARTITION BY family ORDER BY recorded_at DESC) AS n
+                FROM ledger.model_outcomes WHERE stage IN ('training', 'promotion')
+            ) AS latest
+            WHERE n = 1 ORDER BY family
+            """
+        ).fetchall()
+        title = "Champions"
+        for family, status, detail, version in rows:
+            champion = f"v{version} ({models.get((family, version)) or 'model'})" if version else "none"
+            last = {"promoted": "promoted by the last run", "champion_kept": "kept: the challenger lost"}.get(
+                status, _clip(detail, 60)
+            )
+            print(f"{title:<14}{family:<12} champion {champion}; {last}")
+            title = ""
+
+    def review_queue() -> None:
+        n = con.execute("SELECT count(*) FROM prod.high_risk_transactions").fetchone()[0]
+        print(
+            f"{'Review queue':<14}{n} high-risk payment{'s' if n != 1 else ''} to review (prod.high_risk_transactions)"
+        )
+        for rank, payment, score, amount in con.execute(
+            "SELECT review_rank, payment_id, fraud_score, amount_usd FROM prod.high_risk_transactions "
+            "ORDER BY review_rank LIMIT ?",
+            [SUMMARY_ROWS],
+        ).fetchall():
+            print(f"{'':<14}  #{rank:<3} payment {payment:<10} score {score:.3f}  {amount:>10,.2f} USD")
+
+    def low_stock() -> None:
+        low, active = con.execute(
+            "SELECT count(*) FILTER (WHERE low_stock), count(*) FROM prod.inventory_status WHERE is_active"
+        ).fetchone()
+        print(f"{'Low stock':<14}{low} of {active} active products (prod.inventory_status)")
+        for sku, name, on_hand, cover in con.execute(
+            "SELECT sku, name, quantity_on_hand, days_of_cover FROM prod.inventory_status "
+            "WHERE is_active AND low_stock ORDER BY days_of_cover NULLS LAST, sku LIMIT ?",
+            [SUMMARY_ROWS],
+        ).fetchall():
+            days = "no sales" if cover is None else f"{cover:.1f} days of cover"
+            print(f"{'':<14}  {sku:<12} {_clip(name, 32):<32} {on_hand:>5} on hand, {days}")
+
+    section("Checks", "ledger.check_results", checks)
+    section("Champions", "ledger.model_outcomes", champions)
+    section("Review queue", "prod.high_risk_transactions", review_queue)
+    section("Low stock", "prod.inventory_status", low_stock)
+    return 0
+
+
+def _clip(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def cmd_mlflow_ui(args, settings: Settings) -> int:
     mlflow = Path(sys.executable).parent / "mlflow"
     cmd = [
@@ -443,6 +560,7 @@ COMMANDS = {
     "tables": cmd_tables,
     "prepare": cmd_prepare,
     "where": cmd_where,
+    "summary": cmd_summary,
     "mlflow-ui": cmd_mlflow_ui,
     "scan-pans": cmd_scan_pans,
 }
