@@ -13,13 +13,14 @@ DEMO_DAYS      ?= 540
 DEMO_SEED      ?= 5
 DEV_PORT       ?= 3000
 MLFLOW_PORT    ?= 5000
+NOTEBOOK_PORT  ?= 8888
 
-.PHONY: install prepare demo test dev mlflow sql bench clean
+.PHONY: install prepare demo summary test check lint dev mlflow notebooks sql bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,lint,notebooks]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,17 +34,37 @@ prepare: install
 demo: prepare
 	rm -rf "$(HOME_DIR)"/lakehouse "$(HOME_DIR)"/mlflow
 	$(BIN)/shoplake generate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --overwrite
-	$(BIN)/dagster job execute -m orchestration.definitions -j shoplake_all
-	$(BIN)/shoplake where
+	$(BIN)/dg launch --job shoplake_all
+	@$(BIN)/shoplake where
+	@$(BIN)/shoplake summary
+
+# What the last run left: checks passed and failed, champion models, the review queue, low stock.
+summary: install
+	@$(BIN)/shoplake summary
 
 test: prepare
 	$(BIN)/pytest
 
+# Style (ruff: Python; sqlfluff: the dbt models, .sqlfluff) and the import rules (.importlinter).
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/sqlfluff lint dbt_project --processes 2
+	$(BIN)/lint-imports
+
+# Before a commit: the lint and the tests that start no server and build no whole pipeline.
+check: lint prepare
+	$(BIN)/pytest -m "not slow"
+
 dev: prepare
-	$(BIN)/dagster dev -w workspace.yaml --host 127.0.0.1 --port $(DEV_PORT)
+	$(BIN)/dg dev --host 127.0.0.1 --port $(DEV_PORT)
 
 mlflow: install
 	$(BIN)/shoplake mlflow-ui --port $(MLFLOW_PORT)
+
+# JupyterLab on the notebooks (they read the published tables of SHOPLAKE_HOME, default data/).
+notebooks: install
+	SHOPLAKE_HOME="$(HOME_DIR)" $(BIN)/jupyter lab --notebook-dir=notebooks --ip 127.0.0.1 --port $(NOTEBOOK_PORT)
 
 bench: prepare
 	$(PY) -m benchmarks.pipeline --scale $(or $(SCALE),S)
