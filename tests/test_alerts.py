@@ -509,7 +509,10 @@ def test_failed_checks_refused_challengers_and_failed_runs(alert_env, webhook, s
     assert len(texts) == 4 and len(smtp.messages) == 4
 
     (check_text,) = [t for t in texts if t.startswith("[Shoplake check_failed]")]
-    assert f"Run {checked.run_id} (prod/stock_levels): 3 products have negative stock; severity ERROR." in check_text
+    assert (
+        f"Run {checked.run_id} (prod/stock_levels): 3 products have negative stock; severity ERROR. "
+        "Assets downstream of prod/stock_levels were not updated.\n" in check_text
+    )
     assert check_text.endswith(f"\n{DAGSTER_URL}/runs/{checked.run_id}")
 
     (gate_text,) = [t for t in texts if t.startswith("[Shoplake challenger_refused]")]

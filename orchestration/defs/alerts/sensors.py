@@ -199,7 +199,12 @@ def check_alerts_for(run_id: str, job_name: str, evaluations: Sequence[dg.AssetC
                     kind=CHECK_FAILED,
                     subject=f"blocking check {name} failed on {asset}",
                     message=f"Run {run_id} ({job_name}): {description or 'failed'}; "
-                    f"severity {evaluation.severity.value}. Assets downstream of {asset} were not updated.",
+                    f"severity {evaluation.severity.value}. "
+                    + (
+                        f"Assets downstream of {asset} were not updated."
+                        if evaluation.severity == dg.AssetCheckSeverity.ERROR
+                        else "A warning: assets downstream still ran."
+                    ),
                     link=run_link(run_id),
                 )
             )
