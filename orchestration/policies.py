@@ -1,13 +1,31 @@
-"""Policies every stage shares: the writer tag and pools that keep runs from writing the lakehouse
-concurrently, the training tag, the schedules' clock and prod's freshness policy.
+"""Policies every stage shares: the assets' owners, the writer tag and pools that keep runs from writing
+the lakehouse concurrently, the training tag, the schedules' clock and prod's freshness policy.
 
 Stages and the ML families import these; nothing here imports a stage.
 """
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 
 import dagster as dg
+import pyarrow as pa
+
+# Who answers for an asset: Dagster shows owners in the asset catalog and filters by them. The data
+# platform team owns extraction, the dbt models and the quality checks; data science owns the models,
+# their gates and the scores they publish.
+DATA_PLATFORM_OWNER = "team:data-platform"
+DATA_SCIENCE_OWNER = "team:data-science"
+
+
+def column_schema(schema: pa.Schema, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
+    """A table's columns as the asset catalog shows them (``dagster/column_schema``): Arrow type names,
+    the same for raw tables and the ML outputs."""
+    descriptions = descriptions or {}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
+    )
+
 
 WRITER_TAG = {"shoplake/lakehouse": "writer"}
 TRAINING_TAG = "shoplake/role"

@@ -15,9 +15,9 @@ from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.churn import features as F
 from ml_assets.errors import MalformedFrame
 from ml_assets.hyperparameters import CHURN_XGBOOST, ClassifierXGBoostParams
-from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.catalog import iceberg_compatible, load_catalog
 from orchestration.lakehouse.publish import write_table
-from orchestration.policies import TRAINING
+from orchestration.policies import DATA_SCIENCE_OWNER, TRAINING, column_schema
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
@@ -260,12 +260,8 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     scores, version, _, base_rate = score_customers(settings)
-    published = write_table(
-        load_catalog(settings),
-        "prod.churn_scores",
-        pa.Table.from_pandas(scores, preserve_index=False),
-        context.run.run_id,
-    )
+    data = pa.Table.from_pandas(scores, preserve_index=False)
+    published = write_table(load_catalog(settings), "prod.churn_scores", data, context.run.run_id)
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     low, high = tier_bounds(base_rate)
     registry.record_scoring(
@@ -278,6 +274,7 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scores),
+            "dagster/column_schema": column_schema(iceberg_compatible(data.schema)),
             "model_version": version,
             "risk_tiers": dg.MetadataValue.md(
                 reporting.md_table([{"tier": t, "customers": int(n)} for t, n in tiers.items()])
@@ -289,5 +286,8 @@ def churn_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     )
 
 
-CHURN_ASSETS = [churn_model, churn_promotion, churn_scores]
+# Every ML asset answers to data science in the asset catalog.
+CHURN_ASSETS = dg.map_asset_specs(
+    lambda spec: spec.replace_attributes(owners=[DATA_SCIENCE_OWNER]), [churn_model, churn_promotion, churn_scores]
+)
 CHURN_CHECKS = [churn_gate]

@@ -14,9 +14,9 @@ import pyarrow as pa
 from ml_assets import lakehouse_data, registry, reporting, tracking
 from ml_assets.forecasting import features as F
 from ml_assets.hyperparameters import FORECAST_BACKTEST_STEP_DAYS, FORECAST_BACKTEST_WINDOWS, FORECAST_HORIZON_DAYS
-from orchestration.lakehouse.catalog import load_catalog
+from orchestration.lakehouse.catalog import iceberg_compatible, load_catalog
 from orchestration.lakehouse.publish import write_table
-from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
+from orchestration.policies import DATA_SCIENCE_OWNER, PROD_FRESHNESS, TRAINING, column_schema, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
@@ -265,38 +265,30 @@ forecasting_gate = registry.gate_check(FAMILY)
 forecasting_promotion = registry.promotion_asset(FAMILY)
 
 
-def _schema(columns: dict[str, tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, kind, description=text) for name, (kind, text) in columns.items()]
-    )
-
-
 _INTERVALS = "bound of the {}% prediction interval (conformal: from the chosen model's backtest errors)"
+# prod.demand_forecast's columns, described in the asset's table schema (their types come from the table).
 DEMAND_FORECAST_COLUMNS = {
-    "level": ("string", "`category` (every category) or `product` (the top products by units over the last 91 days)"),
-    "category_id": ("int64", "category of the series (of the product, for product rows)"),
-    "category_name": ("string", "category name"),
-    "product_id": ("int64", "the product, for product rows; null for category rows"),
-    "forecast_date": ("date", "the day forecast"),
-    "horizon_day": ("int64", "days after forecast_origin (1 .. 28)"),
-    "units": ("double", "forecast units sold that day (cancelled orders excluded)"),
-    "units_lo80": ("double", "lower " + _INTERVALS.format(80)),
-    "units_hi80": ("double", "upper " + _INTERVALS.format(80)),
-    "units_lo95": ("double", "lower " + _INTERVALS.format(95)),
-    "units_hi95": ("double", "upper " + _INTERVALS.format(95)),
-    "revenue_usd": ("double", "forecast revenue that day, USD"),
-    "revenue_usd_lo80": ("double", "lower " + _INTERVALS.format(80)),
-    "revenue_usd_hi80": ("double", "upper " + _INTERVALS.format(80)),
-    "revenue_usd_lo95": ("double", "lower " + _INTERVALS.format(95)),
-    "revenue_usd_hi95": ("double", "upper " + _INTERVALS.format(95)),
-    "units_model": (
-        "string",
-        "candidate chosen for this series' units by the rolling-origin backtest "
-        "(seasonal_naive, window_mean, seasonal_window_mean, ets)",
-    ),
-    "revenue_usd_model": ("string", "candidate chosen for this series' revenue"),
-    "forecast_origin": ("date", "last day of sales history the forecast starts from"),
-    "model_version": ("string", f"version of `{FAMILY.model_name}` that forecast (the champion)"),
+    "level": "`category` (every category) or `product` (the top products by units over the last 91 days)",
+    "category_id": "category of the series (of the product, for product rows)",
+    "category_name": "category name",
+    "product_id": "the product, for product rows; null for category rows",
+    "forecast_date": "the day forecast",
+    "horizon_day": "days after forecast_origin (1 .. 28)",
+    "units": "forecast units sold that day (cancelled orders excluded)",
+    "units_lo80": "lower " + _INTERVALS.format(80),
+    "units_hi80": "upper " + _INTERVALS.format(80),
+    "units_lo95": "lower " + _INTERVALS.format(95),
+    "units_hi95": "upper " + _INTERVALS.format(95),
+    "revenue_usd": "forecast revenue that day, USD",
+    "revenue_usd_lo80": "lower " + _INTERVALS.format(80),
+    "revenue_usd_hi80": "upper " + _INTERVALS.format(80),
+    "revenue_usd_lo95": "lower " + _INTERVALS.format(95),
+    "revenue_usd_hi95": "upper " + _INTERVALS.format(95),
+    "units_model": "candidate chosen for this series' units by the rolling-origin backtest "
+    "(seasonal_naive, window_mean, seasonal_window_mean, ets)",
+    "revenue_usd_model": "candidate chosen for this series' revenue",
+    "forecast_origin": "last day of sales history the forecast starts from",
+    "model_version": f"version of `{FAMILY.model_name}` that forecast (the champion)",
 }
 
 
@@ -389,12 +381,8 @@ def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
     if not registry.champion_ready(settings, FAMILY, context.log, context.run.run_id):
         return
     table, version = forecast_demand(settings)
-    published = write_table(
-        load_catalog(settings),
-        "prod.demand_forecast",
-        pa.Table.from_pandas(table, preserve_index=False),
-        context.run.run_id,
-    )
+    data = pa.Table.from_pandas(table, preserve_index=False)
+    published = write_table(load_catalog(settings), "prod.demand_forecast", data, context.run.run_id)
     cat = table[table["level"] == "category"].groupby("category_name")[["units", "revenue_usd"]].sum().reset_index()
     chosen = _models_chosen(table)
     registry.record_scoring(
@@ -410,7 +398,7 @@ def demand_forecast(context: dg.AssetExecutionContext, lakehouse: LakehouseResou
             "dagster/row_count": len(table),
             "model_version": version,
             "forecast_origin": str(table["forecast_origin"].iloc[0]),
-            "dagster/column_schema": _schema(DEMAND_FORECAST_COLUMNS),
+            "dagster/column_schema": column_schema(iceberg_compatible(data.schema), DEMAND_FORECAST_COLUMNS),
             "models_chosen": dg.MetadataValue.json(chosen),
             f"next_{T.HORIZON}_days_by_category": dg.MetadataValue.md(reporting.md_table(cat.to_dict("records"), 1)),
             "iceberg_snapshot_id": str(published.current_snapshot().snapshot_id),
@@ -518,16 +506,13 @@ def reorder_suggestions(context: dg.AssetExecutionContext, lakehouse: LakehouseR
         """
     ).df()
     table = reorder_table(inventory, forecast, shares)
-    published = write_table(
-        load_catalog(settings),
-        "prod.reorder_suggestions",
-        pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False),
-        context.run.run_id,
-    )
+    data = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    published = write_table(load_catalog(settings), "prod.reorder_suggestions", data, context.run.run_id)
     urgent = table[table["reorder_now"]]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(table),
+            "dagster/column_schema": column_schema(iceberg_compatible(data.schema)),
             "products_to_reorder": int(len(urgent)),
             "units_to_order": int(urgent["suggested_order_units"].sum()),
             "most_urgent": dg.MetadataValue.md(
@@ -544,5 +529,9 @@ def reorder_suggestions(context: dg.AssetExecutionContext, lakehouse: LakehouseR
     )
 
 
-FORECASTING_ASSETS = [forecasting_model, forecasting_promotion, demand_forecast, reorder_suggestions]
+# Every ML asset answers to data science in the asset catalog.
+FORECASTING_ASSETS = dg.map_asset_specs(
+    lambda spec: spec.replace_attributes(owners=[DATA_SCIENCE_OWNER]),
+    [forecasting_model, forecasting_promotion, demand_forecast, reorder_suggestions],
+)
 FORECASTING_CHECKS = [forecasting_gate]

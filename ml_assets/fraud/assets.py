@@ -20,9 +20,9 @@ from ml_assets import explain, lakehouse_data, registry, reporting, tracking
 from ml_assets.errors import MalformedFrame
 from ml_assets.fraud import features as F
 from ml_assets.hyperparameters import FRAUD_XGBOOST, ClassifierXGBoostParams
-from orchestration.lakehouse.catalog import load_catalog, table_or_none
+from orchestration.lakehouse.catalog import iceberg_compatible, load_catalog, table_or_none
 from orchestration.lakehouse.publish import write_table
-from orchestration.policies import PROD_FRESHNESS, TRAINING, table_pool
+from orchestration.policies import DATA_SCIENCE_OWNER, PROD_FRESHNESS, TRAINING, column_schema, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
@@ -360,9 +360,8 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     mode = str(scores["scoring_mode"].iloc[0]) if len(scores) else "none"
     tiers = scores["risk_tier"].value_counts().reindex(list(RISK_TIERS), fill_value=0)
     catalog = load_catalog(settings)
-    published = write_table(
-        catalog, "prod.fraud_scores", pa.Table.from_pandas(scores, preserve_index=False), context.run.run_id
-    )
+    data = pa.Table.from_pandas(scores, preserve_index=False)
+    published = write_table(catalog, "prod.fraud_scores", data, context.run.run_id)
     registry.record_scoring(
         settings,
         context.run.run_id,
@@ -373,6 +372,7 @@ def fraud_scores(context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     yield dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(scores),
+            "dagster/column_schema": column_schema(iceberg_compatible(data.schema), COLUMNS),
             "model_version": version,
             "threshold_at_1pct_fpr": threshold,
             "payments_above_threshold": int(scores["above_threshold"].sum()),
@@ -402,15 +402,12 @@ def high_risk_transactions(context: dg.AssetExecutionContext, lakehouse: Lakehou
     con, lineage = lakehouse_data.open_tables(settings, ["prod.fraud_scores"])
     scores = con.execute("SELECT * FROM prod.fraud_scores").df()
     queue = high_risk(scores)
-    published = write_table(
-        load_catalog(settings),
-        "prod.high_risk_transactions",
-        pa.Table.from_pandas(queue, preserve_index=False),
-        context.run.run_id,
-    )
+    data = pa.Table.from_pandas(queue, preserve_index=False)
+    published = write_table(load_catalog(settings), "prod.high_risk_transactions", data, context.run.run_id)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(queue),
+            "dagster/column_schema": column_schema(iceberg_compatible(data.schema), COLUMNS),
             "amount_usd_at_risk": round(float(queue["amount_usd"].sum()), 2),
             "top": dg.MetadataValue.md(
                 reporting.md_table(
@@ -425,5 +422,9 @@ def high_risk_transactions(context: dg.AssetExecutionContext, lakehouse: Lakehou
     )
 
 
-FRAUD_ASSETS = [fraud_model, fraud_promotion, fraud_scores, high_risk_transactions]
+# Every ML asset answers to data science in the asset catalog.
+FRAUD_ASSETS = dg.map_asset_specs(
+    lambda spec: spec.replace_attributes(owners=[DATA_SCIENCE_OWNER]),
+    [fraud_model, fraud_promotion, fraud_scores, high_risk_transactions],
+)
 FRAUD_CHECKS = [fraud_gate]

@@ -58,7 +58,7 @@ from orchestration.lakehouse.ledger import (
 )
 from orchestration.lakehouse.publish import PUBLISHED_BY_PROPERTY, write_table
 from orchestration.lakehouse.views import create_snapshot_views
-from orchestration.policies import table_pool
+from orchestration.policies import DATA_PLATFORM_OWNER, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
@@ -483,6 +483,7 @@ def _graph_inputs() -> dict[str, dg.AssetIn]:
     check_specs=CHECK_SPECS,
     group_name="prod",
     kinds={"duckdb", "iceberg"},
+    owners=[DATA_PLATFORM_OWNER],
     description="What each pipeline run checked and found, for auditors: one row per run, section, table, "
     "item and status (sections: " + ", ".join(SECTIONS) + "). Built once per run after the quality checks "
     "and the model steps, from the ledgers (ledger.check_results, ledger.model_outcomes) and the published "

@@ -10,8 +10,8 @@ import traceback
 import dagster as dg
 
 from orchestration.contract.database import SourceUnavailable
-from orchestration.contract.schema import TABLES, table
-from orchestration.defs.extract.extract_table import DEFAULT_LOOKBACK, extract_table
+from orchestration.contract.schema import INVALID_VALUES, TABLES, Table, table
+from orchestration.defs.extract.extract_table import DEFAULT_LOOKBACK, extract_table, raw_schema
 from orchestration.defs.extract.schema_drift import SchemaDrift
 from orchestration.lakehouse import duckdb_extensions
 from orchestration.lakehouse.card_scan import scan_iceberg_table
@@ -25,13 +25,31 @@ from orchestration.lakehouse.ledger import (
     make_record,
     write_check_results,
 )
-from orchestration.policies import WRITER_POOL
+from orchestration.policies import DATA_PLATFORM_OWNER, WRITER_POOL, column_schema
 from orchestration.resources import LakehouseResource
 
 # An unreachable or silent source is retried with backoff before the run fails; commits are per table
 # and atomic, so a retry never duplicates what an earlier attempt already committed. Errors no retry
 # can fix (wrong password, unknown database, missing table, schema drift) fail at once: see _failure.
 EXTRACT_RETRY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+# What each raw column beside the contract's holds (their types come from extract_table.raw_schema).
+RAW_COLUMN_DOCS = {
+    "card_bin": "first six digits of the card number (the contract's card column never lands in clear)",
+    "card_last4": "last four digits of the card number",
+    "card_token": "keyed token of the card number (SHOPLAKE_PII_KEY): the same card, the same token",
+    INVALID_VALUES: "JSON of column -> source text for values no type can hold (zero dates), read as NULL",
+    "_op": "insert | update | delete: what happened to the source row",
+    "_extracted_at": "when this version of the row was extracted (UTC)",
+    "_dagster_run_id": "the Dagster run that extracted it",
+}
+
+
+def raw_column_schema(source_table: Table) -> dg.TableSchema:
+    """raw.<table>'s columns as Iceberg stores them: the contract's (its card column protected), then
+    the extraction's own; described by the contract."""
+    return column_schema(raw_schema(source_table), {c.name: c.doc for c in source_table.columns} | RAW_COLUMN_DOCS)
 
 
 class ExtractConfig(dg.Config):
@@ -52,7 +70,12 @@ class ExtractConfig(dg.Config):
             description=f"Change history of source table `{t.name}`: {t.doc}",
             kinds={"iceberg"},
             skippable=True,
-            metadata={"primary_key": ", ".join(t.primary_key)},
+            owners=[DATA_PLATFORM_OWNER],
+            metadata={
+                "primary_key": ", ".join(t.primary_key),
+                "dagster/column_schema": raw_column_schema(t),
+                "dagster/table_name": f"raw.{t.name}",
+            },
         )
         for t in TABLES
     ],

@@ -13,7 +13,7 @@ and becomes current only when the quality-check step has passed it.
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -23,7 +23,7 @@ from orchestration.lakehouse.home_scan import scan_and_record
 from orchestration.lakehouse.ledger import record_run_checks
 from orchestration.lakehouse.publish import publish_keys, publish_tables
 from orchestration.lakehouse.views import refresh_raw_views
-from orchestration.policies import AUDITED_NAMESPACES, PROD_FRESHNESS, WRITER_POOL
+from orchestration.policies import AUDITED_NAMESPACES, DATA_PLATFORM_OWNER, PROD_FRESHNESS, WRITER_POOL
 from orchestration.resources import LakehouseResource, shoplake_dbt_project
 
 # The DuckDB schemas dbt builds in are the layers; quarantine sits with curated in the UI.
@@ -45,6 +45,10 @@ class ShoplakeTranslator(DagsterDbtTranslator):
         if spec.key.path[0] == "prod":
             spec = spec.replace_attributes(freshness_policy=PROD_FRESHNESS)
         return spec
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        """The model's own owners (meta.dagster.owners, its group's owner), else the data platform team."""
+        return super().get_owners(dbt_resource_props) or [DATA_PLATFORM_OWNER]
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
