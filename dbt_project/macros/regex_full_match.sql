@@ -1,7 +1,7 @@
 {#
   True when the whole of `expression` matches `pattern` (a regular expression literal).
   DuckDB has regexp_full_match; engines with regexp_like (Trino, Spark) rely on the pattern being
-  anchored (^...$), as quality_rules.EMAIL_PATTERN is.
+  anchored (^...$), as vocabulary.EMAIL_PATTERN is.
 #}
 {% macro regex_full_match(expression, pattern) -%}
     {{ return(adapter.dispatch('regex_full_match')(expression, pattern)) }}
