@@ -534,20 +534,34 @@ def test_failed_checks_refused_challengers_and_failed_runs(alert_env, webhook, s
     assert {r["delivery_status"] for r in alert_rows(settings)} == {"delivered"}
 
 
-def test_a_failed_run_alert_waits_for_the_webhook_and_check_alerts_sends_it(alert_env, webhook, smtp, tmp_path):
+def test_with_the_webhook_down_every_kind_of_alert_arrives_once_it_is_back(alert_env, webhook, smtp, tmp_path):
     settings = alert_env
     with dagster_instance(tmp_path) as instance:
-        checks = Ticks(check_alerts, instance)
+        stock, queue, checks = Ticks(low_stock_alerts), Ticks(high_risk_alerts), Ticks(check_alerts, instance)
         checks()
+        publish_inventory(settings, 0, {1: 4, 2: 50})
+        publish_queue(settings, {201: 0.99})
+        checked = launch(instance, stock_levels)
         failed = launch(instance, daily_sales)
-        run_failure_tick(instance, failed.run_id)  # the webhook is down: the sensor does not fail
-        (row,) = alert_rows(settings)
-        assert (row["kind"], row["delivery_status"], row["delivered_to"]) == ("run_failed", "pending", "email")
+        stock(), queue(), checks()
+        run_failure_tick(instance, checked.run_id)  # the webhook is down: no sensor fails
+        run_failure_tick(instance, failed.run_id)
+        assert {(r["kind"], r["delivery_status"], r["delivered_to"]) for r in alert_rows(settings)} == {
+            (kind, "pending", "email") for kind in ("low_stock", "high_risk", "check_failed", "run_failed")
+        }
+        assert len(alert_rows(settings)) == 5 and len(smtp.messages) == 5 and webhook.received == []
 
         webhook.start()
-        checks()  # retries the pending failed-run alert (and reads the failed run: no check failed in it)
-        checks()
-    assert len(webhook.received) == 1 and len(smtp.messages) == 1
-    assert webhook.texts()[0].startswith("[Shoplake run_failed] run of prod/daily_sales failed\n")
-    (row,) = alert_rows(settings)
-    assert (row["delivery_status"], row["delivered_to"]) == ("delivered", "email,webhook")
+        for _ in range(2):  # the next tick of each sensor sends what waited; the one after, nothing
+            stock(), queue(), checks()
+    texts = sorted(t.split("\n", 1)[0] for t in webhook.texts())
+    assert texts == [
+        "[Shoplake check_failed] blocking check no_negative_stock failed on prod/stock_levels",
+        "[Shoplake high_risk] 1 new payment(s) in the high-risk review queue (301.00 USD)",
+        "[Shoplake low_stock] SKU-0001 Product 1 is low on stock",
+        "[Shoplake run_failed] run of prod/daily_sales failed",
+        "[Shoplake run_failed] run of prod/stock_levels failed",
+    ]
+    assert len(smtp.messages) == 5
+    assert {(r["delivery_status"], r["delivered_to"]) for r in alert_rows(settings)} == {("delivered", "email,webhook")}
+    assert pending_ids(alerts_table(settings)) == []
