@@ -300,6 +300,7 @@ def test_low_stock_alerts_once_per_episode(alert_env, webhook, smtp):
     webhook.start()
     tick = Ticks(low_stock_alerts)
     assert isinstance(tick(), dg.SkipReason)  # nothing published yet
+    assert not load_catalog(settings).table_exists(ALERTS_TABLE)  # created by the first alert, not by a tick
 
     publish_inventory(settings, 0, {1: 5, 2: 40, 3: 30})  # product 1 falls into low stock
     tick()

@@ -25,7 +25,13 @@ from pyiceberg.expressions import In
 from pyiceberg.table import Table as IcebergTable
 
 from orchestration.defs.alerts.destinations import DeliveryFailed, Destination, configured
-from orchestration.lakehouse.catalog import commit_with_retry, load_catalog, load_or_create, snapshot_property
+from orchestration.lakehouse.catalog import (
+    commit_with_retry,
+    load_catalog,
+    load_or_create,
+    snapshot_property,
+    table_or_none,
+)
 from orchestration.settings import Settings
 
 ALERTS_TABLE = "prod.alerts"
@@ -173,8 +179,8 @@ def retry_pending(
     """Send the pending alerts of ``kinds`` again, to the destinations that have not taken them;
     returns their rows as recorded now. Reads only the table's metadata when none is pending."""
     kinds = tuple(kinds)
-    table = alerts_table(settings)
-    ids = [i for i in pending_ids(table) if i.split(":", 1)[0] in kinds]
+    table = table_or_none(load_catalog(settings), ALERTS_TABLE)  # no table yet: nothing was ever raised
+    ids = [i for i in pending_ids(table) if i.split(":", 1)[0] in kinds] if table is not None else []
     if not ids:
         return []
     destinations = configured() if destinations is None else destinations
