@@ -49,7 +49,8 @@ test: prepare
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/sqlfluff lint dbt_project --processes 2
+	@# its worker pool's exit may print a resource_tracker UserWarning about a semaphore, which is harmless
+	PYTHONWARNINGS=ignore::UserWarning:multiprocessing.resource_tracker $(BIN)/sqlfluff lint dbt_project --processes 2
 	$(BIN)/lint-imports
 
 # Before a commit: the lint and the tests that start no server and build no whole pipeline.
