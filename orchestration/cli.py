@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--source", default=None)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="run the shop live instead: about RATE orders a minute with everything that follows them, "
+        "until Ctrl-C or --minutes (--days is ignored)",
+    )
+    s.add_argument("--minutes", type=float, default=None, help="with --rate: stop after this many minutes")
+    s.add_argument("--step-seconds", type=float, default=5.0, help="with --rate: seconds between writes")
 
     q = sub.add_parser("sql", help="query the published prod, curated and quarantine tables")
     q.add_argument(
@@ -231,9 +240,25 @@ def cmd_generate(args, settings: Settings) -> int:
 
 
 def cmd_simulate(args, settings: Settings) -> int:
-    from demo_shop.simulate import simulate_shop
+    from demo_shop.simulate import simulate_shop, stream_shop
     from orchestration.contract.database import SourceUnavailable
 
+    if args.rate is not None:
+        try:
+            summary = stream_shop(
+                args.rate,
+                _source_url(args, settings),
+                settings.truth_dir,
+                minutes=args.minutes,
+                step_seconds=args.step_seconds,
+                seed=args.seed,
+            )
+        except (ValueError, SourceUnavailable, FileNotFoundError) as exc:
+            raise UsageError(str(exc)) from None
+        print(f"streamed {summary['orders']:,} orders over {summary['days']} shop day(s) in {summary['seconds']} s")
+        for key, value in summary.items():
+            print(f"  {key}: {value}")
+        return 0
     try:
         summary = simulate_shop(
             args.days, _source_url(args, settings), settings.truth_dir, seed=args.seed, progress=not args.quiet
