@@ -214,6 +214,39 @@ def test_mlflow_holds_the_churn_runs_and_a_registered_version(lakehouse):
     assert champion.tags["dagster_run_id"]  # traceable to the run (and its snapshots) that trained it
 
 
+def test_the_compliance_report_reports_the_scores_and_models_of_its_own_run(lakehouse):
+    """The report is built once, after the checks and the model steps: its fraud section counts the
+    review queue the same run published, its models section holds that run's outcomes, and the
+    ledgers it reads live in their own namespace, not in raw."""
+    from orchestration.lakehouse.catalog import snapshot_property
+    from orchestration.lakehouse.publish import PUBLISHED_BY_PROPERTY
+
+    settings, result, _, _, _ = lakehouse
+    run_id = result.run_id
+    report_steps = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert [e.asset_key.to_user_string() for e in report_steps].count("prod/compliance_report") == 1
+    catalog = load_catalog(settings)
+    assert snapshot_property(catalog.load_table("prod.high_risk_transactions"), PUBLISHED_BY_PROPERTY) == run_id
+    queue = sql(settings, "SELECT count(*) FROM prod.high_risk_transactions")[0][0]
+    assert queue > 0
+    fraud = sql(
+        settings,
+        f"SELECT status, value, detail FROM prod.compliance_report WHERE run_id = '{run_id}' AND section = 'fraud'",
+    )
+    assert fraud == [("scored", queue, f"as scored by run {run_id}, this run")]
+    models = dict(
+        sql(
+            settings,
+            f"SELECT item, status FROM prod.compliance_report WHERE run_id = '{run_id}' AND section = 'models'",
+        )
+    )
+    for family in ("churn", "fraud", "forecasting"):
+        assert models.get(f"{family}_promotion") in ("promoted", "champion_kept"), models
+        assert models.get(f"{family}_scoring") == "scored", models
+    assert {".".join(t) for t in catalog.list_tables("ledger")} >= {"ledger.check_results", "ledger.model_outcomes"}
+    assert not {"check_results", "model_outcomes", "home_pan_scans"} & {t[-1] for t in catalog.list_tables("raw")}
+
+
 def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
     settings, _, _, profile, databases = lakehouse
     from demo_shop.simulate import simulate_shop
