@@ -66,13 +66,25 @@ if using_dagster_dev():
 
 
 class ShoplakeDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt resource without two start-up costs of every invocation that Shoplake never
-    uses (together 5.4 s per `dbt build` on the 2-core machine; a daily refresh runs two):
+    """dagster-dbt's dbt resource without two start-up costs of every invocation that Shoplake never uses.
 
-    - the version of the dbt executable, which dagster-dbt learns by running `dbt --version` (2 s):
-      DBT_EXECUTABLE is the dbt-core installed next to this interpreter, whose version is imported;
-    - an in-process dbt adapter, for which dagster-dbt loads the project's macros (3 s). It serves only
-      ``fetch_row_counts()`` and ``fetch_column_metadata()``; the publish reports Shoplake's row counts.
+    dagster-dbt 0.29 has no public option for either (DbtCliResource's fields, ``cli()``'s arguments and
+    DbtProject were checked), so two private members are replaced; tests/test_schedules.py fails when
+    an upgrade renames them, changes their signatures or stops calling them, before a run can.
+
+    - ``_cli_version``: dagster-dbt runs ``dbt --version`` before each invocation, which imports dbt and
+      asks pypi.org for the latest release (a 1 s timeout offline). DBT_EXECUTABLE is the dbt-core
+      installed next to this interpreter, whose version is imported instead.
+    - ``_initialize_dbt_core_adapter``: an in-process dbt adapter with the project's macros loaded. It
+      serves only ``fetch_row_counts()`` and ``fetch_column_metadata()``, which Shoplake does not call
+      (the publish reports the row counts; a test keeps it that way).
+
+    Measured on the 2-core machine with a 150-customer, 60-day shop (3,665 source rows; 38 models and
+    203 tests), each `dbt build` in a fresh process after importing the definitions, as a step
+    does, alternating the two resources: the public DbtCliResource spent 32.0-32.9 CPU-seconds per
+    build, this resource 26.5-26.6, 5.9 s (18%) less; measured alone, `dbt --version` took 4.0-5.2 s
+    and the adapter 1.7-1.9 s. Every run that builds the models pays it once, whatever the shop's
+    size. The machine was shared and loaded (load 25-30), so CPU time is the figure, not wall time.
     """
 
     @cached_property
