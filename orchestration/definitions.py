@@ -11,6 +11,7 @@ from ml_assets.definitions import ML_ASSET_CHECKS, ML_ASSETS, ML_RUNTIME_MODULES
 from orchestration.defs.alerts.sensors import ALERT_SENSORS
 from orchestration.defs.checks.definitions import CHECKS_ASSETS, QUALITY_CHECKS
 from orchestration.defs.extract.assets import extract_source_tables
+from orchestration.defs.freshness.sensors import FRESHNESS_SENSORS
 from orchestration.defs.schedules import JOBS, SCHEDULES
 from orchestration.defs.transform.assets import dbt_curated_and_prod
 from orchestration.resources import LakehouseResource, dbt_resource
@@ -40,7 +41,7 @@ defs = dg.Definitions(
     asset_checks=[*QUALITY_CHECKS, *ML_ASSET_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=ALERT_SENSORS,
+    sensors=[*ALERT_SENSORS, *FRESHNESS_SENSORS],
     resources={"lakehouse": LakehouseResource(), "dbt": dbt_resource()},
     # Dagster's multiprocess executor, after clearing runs whose process died (orchestration/run_health.py)
     executor=multiprocess_health_checked_executor.configured(

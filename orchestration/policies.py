@@ -53,3 +53,9 @@ PROD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=2
 # scan, orchestration/defs/checks/quality_checks.py; tests/test_quality_checks.py holds the two
 # lists together), so it is published write-audit-publish: staged until the checks pass it.
 AUDITED_NAMESPACES = frozenset({"curated", "quarantine", "prod"})
+
+# Freshness mode (orchestration/defs/freshness): how often the source-change sensor looks at the source
+# tables, and the job whose assets its micro-batch runs are a subset of (the daily refresh: no training).
+FRESHNESS_INTERVAL_S = int(os.environ.get("SHOPLAKE_FRESHNESS_INTERVAL", "60"))
+FRESHNESS_JOB = "daily_refresh"
+FRESHNESS_TAG = {"shoplake/schedule": "fresh"}
