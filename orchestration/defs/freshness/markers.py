@@ -2,11 +2,15 @@
 
 A table's marker is its greatest ``updated_at`` and its number of rows. Every insert or update a
 shop commits moves the first (it is the extraction cursor, stamped on each write, and indexed); a
-delete lowers the second. Both are answered from indexes (MAX from the updated_at index, COUNT(*)
-from the smallest index), so a look at every table costs a few milliseconds on the demo shop and
-reads no row. What the marker misses is what extraction misses too: an update that keeps the old
-updated_at, or a delete and an insert in the same interval that leave the count and the maximum as
-they were; the daily refresh still catches those.
+delete lowers the second. Both are answered from indexes (MAX seeks the end of the updated_at index,
+COUNT(*) walks the smallest index) and read no row. Measured on `make demo`'s shop (3,000 customers,
+540 days, 445,094 rows in 13 tables, SQLite, page cache warm): 34 ms wall and 6 ms CPU per look at
+every table, median of 20 (1 ms on a 150-customer shop); with MAX and COUNT in one SELECT, SQLite
+scanned the whole index for both: 152 ms wall, 48 ms CPU.
+
+What the marker misses is what extraction misses too: an update that keeps the old updated_at, or a
+delete and an insert in the same interval that leave the count and the maximum as they were; the
+daily refresh still catches those.
 """
 
 from __future__ import annotations
@@ -28,7 +32,11 @@ def read_markers(db: SourceDatabase, tables: Iterable[str] | None = None) -> dic
         cur = con.cursor()
         for name in names:
             try:
-                cur.execute(f"SELECT MAX({db.quote('updated_at')}), COUNT(*) FROM {db.quote(name)}")
+                # two subqueries: MAX beside COUNT in one SELECT would scan the index instead of seeking its end
+                table = db.quote(name)
+                cur.execute(
+                    f"SELECT (SELECT MAX({db.quote('updated_at')}) FROM {table}), (SELECT COUNT(*) FROM {table})"
+                )
             except Exception:  # sqlite3 and pymysql name a missing table differently
                 markers[name] = None
                 if db.kind == "mysql":
