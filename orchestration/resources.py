@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
-from dagster_dbt.compat import DBT_PYTHON_VERSION
-from dagster_dbt.dbt_project import using_dagster_dev
+from packaging.version import Version
 
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
@@ -58,10 +58,10 @@ def parse_dbt_project(settings: Settings) -> subprocess.CompletedProcess:
     )
 
 
-# Under `dagster dev` the manifest is rebuilt on every (re)load so model edits show up at once; this
+# Under `dg dev` the manifest is rebuilt on every (re)load so model edits show up at once; this
 # replaces DbtProject.prepare_if_dev, whose dbt lookup goes through PATH. Elsewhere the manifest
 # comes from `shoplake prepare` (make prepare), and nothing parses at import time.
-if using_dagster_dev():
+if shoplake_dbt_project.preparer.using_dagster_dev():
     parse_dbt_project(Settings.from_env())
 
 
@@ -88,8 +88,8 @@ class ShoplakeDbtCliResource(DbtCliResource):
     """
 
     @cached_property
-    def _cli_version(self):
-        return DBT_PYTHON_VERSION
+    def _cli_version(self) -> Version:
+        return Version(version("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):
         return None
