@@ -65,7 +65,8 @@ mlflow: install
 
 # JupyterLab on the notebooks (they read the published tables of SHOPLAKE_HOME, default data/).
 notebooks: install
-	SHOPLAKE_HOME="$(HOME_DIR)" $(BIN)/jupyter lab --notebook-dir=notebooks --ip 127.0.0.1 --port $(NOTEBOOK_PORT)
+	SHOPLAKE_HOME="$(HOME_DIR)" $(BIN)/jupyter lab --notebook-dir=notebooks --ip 127.0.0.1 --port $(NOTEBOOK_PORT) \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: prepare
 	$(PY) -m benchmarks.pipeline --scale $(or $(SCALE),S)
