@@ -194,8 +194,10 @@ class _Replay:
         if not self.started:
             step["deleted"].update(writer.delete_all(db, con, self.day.erased))
             self.started = True
+        day_over = shop_ms > self.day.run.now
         for i, (kind, table, rows, stamps) in enumerate(self.pending):
-            start, end = self.positions[i], int(np.searchsorted(stamps, shop_ms, side="left"))
+            # at the end of the day, every row left: a dirty stamp may lie outside the day
+            start, end = self.positions[i], len(stamps) if day_over else int(np.searchsorted(stamps, shop_ms))
             if end <= start:
                 continue
             part = {table: [rows.slice(start, end - start)]}
@@ -204,7 +206,7 @@ class _Replay:
             else:
                 step["updated"].update(writer.update_all(db, con, part, progress=False))
             self.positions[i] = end
-        if shop_ms > self.day.run.now and len(self.day.expired):
+        if day_over and len(self.day.expired):
             n = writer.delete_keys(db, con, "web_events", self.day.expired)
             step["deleted"]["web_events"] = step["deleted"].get("web_events", 0) + n
         con.commit()
@@ -228,12 +230,14 @@ def stream_shop(
     step_seconds: float = DEFAULT_STEP_SECONDS,
     seed: int | None = None,
     echo: Callable[[str], None] = print,
+    max_steps: int | None = None,
 ) -> dict:
     """Run the shop live: about ``rate`` orders per minute of wall time, with everything that follows them.
 
     The engine simulates one day at a time in memory; its rows reach the source every ``step_seconds``
     in slices of the day's clock, paced so the day's orders take ``orders / rate`` minutes (a day
-    without orders takes one order's time). Stops after ``minutes`` (None: until interrupted) and
+    without orders takes one order's time). Stops after ``minutes`` or ``max_steps`` writes (None: until
+    interrupted) and
     always at the end of a day: the rest of the current day is written at once, so the source and the
     engine state agree and ``simulate`` can continue. Returns what it wrote, as ``simulate_shop``.
     """
@@ -245,6 +249,8 @@ def stream_shop(
         raise ValueError(f"minutes must be a positive number, got {minutes!r}")
     if isinstance(step_seconds, bool) or not isinstance(step_seconds, (int, float)) or not 0 < step_seconds <= 3600:
         raise ValueError(f"step seconds must be above 0 and at most 3600, got {step_seconds!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise ValueError(f"steps must be a whole number of at least 1, got {max_steps!r}")
     started = time.perf_counter()
     truth_dir = Path(truth_dir)
     state = State.load(truth_dir / ENGINE_DIR)
@@ -268,7 +274,9 @@ def stream_shop(
         day_started = time.perf_counter()  # the wall time at which the current day's midnight is written
         next_step = day_started
         while True:
-            stopping = stop.is_set() or time.perf_counter() >= deadline
+            stopping = (
+                stop.is_set() or time.perf_counter() >= deadline or (max_steps is not None and steps >= max_steps)
+            )
             if replay is None:
                 if stopping and days:
                     break
@@ -277,7 +285,7 @@ def stream_shop(
             if not stopping:
                 stop.wait(max(0.0, min(next_step, deadline) - time.perf_counter()))
             now = time.perf_counter()
-            stopping = stop.is_set() or now >= deadline
+            stopping = stop.is_set() or now >= deadline or (max_steps is not None and steps >= max_steps)
             run = replay.day.run
             fraction = 1.0 if stopping else (now - day_started) / day_seconds
             shop_ms = run.P1 if fraction >= 1 else run.P0 + int(fraction * (run.P1 - run.P0))

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--minutes", type=float, default=None, help="with --rate: stop after this many minutes")
     s.add_argument("--step-seconds", type=float, default=5.0, help="with --rate: seconds between writes")
+    s.add_argument("--steps", type=_positive("--steps"), default=None, help="with --rate: stop after this many writes")
 
     q = sub.add_parser("sql", help="query the published prod, curated and quarantine tables")
     q.add_argument(
@@ -252,6 +253,7 @@ def cmd_simulate(args, settings: Settings) -> int:
                 minutes=args.minutes,
                 step_seconds=args.step_seconds,
                 seed=args.seed,
+                max_steps=args.steps,
             )
         except (ValueError, SourceUnavailable, FileNotFoundError) as exc:
             raise UsageError(str(exc)) from None
