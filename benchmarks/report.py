@@ -127,6 +127,7 @@ def pipeline_section(runs: dict[str, tuple[Path, dict]]) -> list[str]:
         lambda r: "one `dagster job execute`" if r.get("format", 1) >= 2 else "four staged processes (older method)",
     )
     t.row("full run (`shoplake_all`)", lambda r: _s(r["total_seconds"]))
+    t.row("&nbsp;&nbsp;CPU time of its process tree", lambda r: _s(r["full_run"]["process"]["cpu_seconds"]))
     names = list(dict.fromkeys(p for _, r in runs.values() for p in phases_of(r)))
     for name in names:
         t.row(f"&nbsp;&nbsp;{name}", lambda r, n=name: _s(phases_of(r).get(n)))

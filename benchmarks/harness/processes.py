@@ -85,9 +85,12 @@ class TreeSampler(threading.Thread):
 def process_name(p: psutil.Process) -> str:
     """`dbt build`, `dagster job`: the program and its first argument."""
     try:
-        words = [Path(w).name for w in p.cmdline()[:3]]
+        cmdline = p.cmdline()
     except psutil.Error:
         return "?"
+    if any("multiprocessing" in w for w in cmdline):
+        return "step process"  # forked from the run's forkserver, whose command line it keeps
+    words = [Path(w).name for w in cmdline[:3]]
     if words and words[0].startswith("python"):
         words = words[1:]
     return " ".join(words[:2]) or "?"
