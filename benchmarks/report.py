@@ -35,12 +35,15 @@ FORMAT_1_PHASES = {
 
 
 def latest_per_scale(results: Path = RESULTS) -> dict[str, tuple[Path, dict]]:
-    """The newest pipeline result of each scale (by date, then file name)."""
+    """The newest pipeline result of each scale (by date, then file name). A run on a busy machine
+    (other processes took a large share of the CPU) is shown only when the scale has no other: its
+    figures measure the neighbours as much as Shoplake."""
     best: dict[str, tuple[tuple, Path, dict]] = {}
     for path in results.glob("pipeline_*.json"):
         result = json.loads(path.read_text())
         scale = result["scale"]["name"]
-        rank = (result.get("date", ""), result.get("format", 1), path.name)
+        busy = (result.get("machine") or {}).get("quiet") is False
+        rank = (not busy, result.get("date", ""), result.get("format", 1), path.name)
         if scale not in best or rank > best[scale][0]:
             best[scale] = (rank, path, result)
     order = {name: i for i, name in enumerate(SCALE_ORDER)}

@@ -54,7 +54,7 @@ def top_k(features: list[str], contrib: np.ndarray, k: int = 3) -> list[str]:
 # gets the same contributions from it, and a depth-3 tree has at most 2^7 patterns. Computing them
 # once per pattern and tree, with XGBoost itself on one row of each, gives the same values: the churn
 # model (300 trees of depth 3) explains the 100,000 customers of the M shop in 1.3 s instead of
-# 11.6 s, within 3e-6 of XGBoost (benchmarks/tree_shap.py).
+# 11.6 s, within 3e-6 of XGBoost (docs/performance.md, Findings).
 MAX_PATTERN_BITS = 62
 # The many small matrices built here each start OpenMP threads; on a busy two-core machine one thread
 # explained the churn holdout in 1.3 s where the default took 17 s.

@@ -26,7 +26,7 @@ def step_start_method() -> dict:
     process (a crash or a leak stays in its step, memory is returned when it ends), forked from a
     server that imported these definitions and the model libraries once per run: a spawned process
     spends several seconds importing Dagster, dbt, MLflow and scikit-learn before its step starts
-    (benchmarks/step_startup.py). SHOPLAKE_STEP_START=spawn is the fallback for a library that
+    (docs/performance.md, Findings). SHOPLAKE_STEP_START=spawn is the fallback for a library that
     cannot live in a forked process."""
     method = os.environ.get("SHOPLAKE_STEP_START") or "forkserver"
     if method not in START_METHODS:
