@@ -36,6 +36,7 @@ from orchestration.run_health import (
     worker_state,
 )
 from orchestration.settings import PROJECT_ROOT, Settings
+from tests.conftest import clean_environ
 
 HOST = socket.gethostname()
 
@@ -155,8 +156,7 @@ class Home:
 
     @property
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("SHOPLAKE_", "MLFLOW_", "DAGSTER_"))}
-        return {**keep, "SHOPLAKE_HOME": str(self.root / "home"), "DAGSTER_HOME": str(self.root / "dagster")}
+        return clean_environ(self.root / "home", DAGSTER_HOME=str(self.root / "dagster"))
 
     @property
     def settings(self) -> Settings:
