@@ -247,8 +247,10 @@ def test_the_compliance_report_reports_the_scores_and_models_of_its_own_run(lake
     assert not {"check_results", "model_outcomes", "home_pan_scans"} & {t[-1] for t in catalog.list_tables("raw")}
 
 
-def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse):
+def test_after_simulate_the_next_run_captures_changes_exactly(lakehouse, request):
     settings, _, _, profile, databases = lakehouse
+    if profile == "default":
+        request.getfixturevalue("demo_lakehouse_to_change")  # the session's lakehouse, put back afterwards
     from demo_shop.simulate import simulate_shop
 
     simulate_shop(5, settings.source_url, settings.truth_dir, seed=3, progress=False)
