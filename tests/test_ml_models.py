@@ -1,4 +1,4 @@
-"""The three model families end to end on one small generated lakehouse: train, gate, promote,
+"""The three model families end to end on the session's demo lakehouse: train, gate, promote,
 score; lineage in MLflow; identical retraining; a forced worse candidate; a fresh process scoring
 with ``@champion``."""
 
@@ -18,8 +18,8 @@ from orchestration.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-# Enough payments for a fraud holdout with chargebacks (about 1 in 100 payments is fraud).
-CUSTOMERS, DAYS, SEED = 3000, 540, 5  # the demo shop: every family earns a champion
+# The session's demo shop (tests/conftest.py): enough payments for a fraud holdout with chargebacks
+# (about 1 in 100 payments is fraud), and every family earns a champion.
 FAMILIES = ("forecasting", "churn", "fraud")
 MODEL_NAMES = {"forecasting": "shoplake_demand_forecast", "churn": "shoplake_churn", "fraud": "shoplake_fraud"}
 PUBLISHED = [
@@ -61,31 +61,11 @@ def materialize(selection: str, run_config: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def lakehouse(tmp_path_factory):
-    from demo_shop.generate import ShopConfig, generate_shop
-
-    home = tmp_path_factory.mktemp("ml-lakehouse")
-    mp = pytest.MonkeyPatch()
-    for var in (
-        "SHOPLAKE_SOURCE_URL",
-        "SHOPLAKE_CATALOG_URI",
-        "SHOPLAKE_WAREHOUSE",
-        "SHOPLAKE_DUCKDB_PATH",
-        "MLFLOW_TRACKING_URI",
-        "SHOPLAKE_MLFLOW_ARTIFACTS",
-    ):
-        mp.delenv(var, raising=False)
-    mp.setenv("SHOPLAKE_HOME", str(home))
-    settings = Settings.from_env()
-    generate_shop(
-        ShopConfig(customers=CUSTOMERS, days=DAYS, seed=SEED), settings.source_url, settings.truth_dir, progress=False
-    )
-    # The layers below ml first, then the ml group on what they published: the models are judged on
-    # their own run, whatever the other layers' quality checks say about this generated shop.
-    materialize("not group:ml")
-    result = materialize("group:ml")
-    yield settings, result
-    mp.undo()
+def lakehouse(demo_lakehouse):
+    """The session's demo lakehouse (its `shoplake_all` run trained, gated and published every family),
+    put back after this module, whose later tests retrain and rescore on it."""
+    with demo_lakehouse.changing() as lake:
+        yield lake.settings, lake.result
 
 
 def client(settings):
