@@ -164,6 +164,8 @@ def test_buyers_all_alike():
     assert fit.names == {1: "all buyers"}
     assert fit.reason == "all 80 buyers have the same features: one segment"
     assert fit.profiles["customers"].tolist() == [80]
+    two = T.fit_segments(frame.head(2), seed=7)
+    assert (two.k, two.reason) == (1, "2 buyers are too few to split: one segment")
     # every buyer ordered once (and nothing else sets them apart but noise): still at least two segments
     once = frame[frame["orders"] >= 1].copy()
     once["orders"] = 1.0
@@ -252,6 +254,8 @@ def test_asset_publishes_segments_tracked_in_mlflow(shoplake_home):
         np.round(frame["return_rate"] * 10 * frame["orders"]) / (10 * frame["orders"])
     )
     assert set(table["rfm_segment"]) == {"loyal"}
+    # as of the last non-cancelled order: the most recent buyers ordered a day before AS_OF
+    assert set(table["segmented_as_of"]) == {AS_OF - dt.timedelta(days=1)}
     assert first.metadata["segments"].value == 3
     assert first.metadata["dagster/row_count"].value == 200
 

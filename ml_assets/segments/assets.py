@@ -7,6 +7,7 @@ import json
 import time
 
 import dagster as dg
+import pandas as pd
 import pyarrow as pa
 
 from ml_assets import lakehouse_data, reporting, tracking
@@ -127,7 +128,7 @@ def customer_segments(context: dg.AssetExecutionContext, config: SegmentsConfig,
     out["distance_to_centroid"] = fit.distance.astype("float64")
     out["segments"] = fit.k
     out["mlflow_run_id"] = run.info.run_id
-    out["segmented_as_of"] = frame["segmented_as_of"]
+    out["segmented_as_of"] = pd.to_datetime(frame["segmented_as_of"]).dt.date
     data = pa.Table.from_pandas(out, preserve_index=False)
     published = write_table(load_catalog(settings), TABLE, data, context.run.run_id)
     summary = ", ".join(f"{r['segment_id']}: {r['segment_name']} ({r['customers']})" for r in profile_rows)

@@ -57,7 +57,8 @@ class SegmentFit:
 
 
 def choose_k(x: np.ndarray, seed: int) -> tuple[int, dict[int, float], dict[int, KMeans]]:
-    """The k of ``K_RANGE`` with the best silhouette (ties: the smaller k), every k's silhouette and fit."""
+    """The k of ``K_RANGE`` with the best silhouette (ties: the smaller k), every k's silhouette and fit
+    (k 1 and none when no k of the range can split the rows)."""
     distinct = len(np.unique(x, axis=0))
     silhouettes: dict[int, float] = {}
     fits: dict[int, KMeans] = {}
@@ -70,6 +71,8 @@ def choose_k(x: np.ndarray, seed: int) -> tuple[int, dict[int, float], dict[int,
             continue
         fits[k] = fit
         silhouettes[k] = float(silhouette_score(x, fit.labels_, sample_size=sample, random_state=seed))
+    if not silhouettes:
+        return 1, silhouettes, fits
     best = max(silhouettes, key=lambda k: (silhouettes[k], -k))
     return best, silhouettes, fits
 
@@ -199,12 +202,10 @@ def _fit_segments(frame: pd.DataFrame, seed: int, previous: pd.DataFrame | None)
     scaler = StandardScaler().fit(raw)
     x = scaler.transform(raw)
     if len(np.unique(x, axis=0)) < 2:
-        sid = min(previous_centroids(previous), default=1)
-        ids = np.full(len(frame), sid)
-        names = {sid: "all buyers"}
-        reason = f"all {len(frame)} buyers have the same features: one segment"
-        return SegmentFit(ids, np.zeros(len(frame)), names, profiles(frame, ids, names), 1, reason=reason)
+        return _one_segment(frame, previous, f"all {len(frame)} buyers have the same features: one segment")
     k, silhouettes, fits = choose_k(x, seed)
+    if not silhouettes:
+        return _one_segment(frame, previous, f"{len(frame)} buyers are too few to split: one segment")
     fit = fits[k]
     labels = fit.labels_
     revenue = np.array([frame["revenue_usd"].to_numpy()[labels == c].sum() for c in range(k)])
@@ -226,6 +227,13 @@ def _fit_segments(frame: pd.DataFrame, seed: int, previous: pd.DataFrame | None)
         stability_ari=bootstrap_stability(x, k, seed),
         matched_to_previous=bool(prev),
     )
+
+
+def _one_segment(frame: pd.DataFrame, previous: pd.DataFrame | None, reason: str) -> SegmentFit:
+    sid = min(previous_centroids(previous), default=1)
+    ids = np.full(len(frame), sid)
+    names = {sid: "all buyers"}
+    return SegmentFit(ids, np.zeros(len(frame)), names, profiles(frame, ids, names), 1, reason=reason)
 
 
 def figure(frame: pd.DataFrame, fit: SegmentFit):
