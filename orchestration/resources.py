@@ -81,10 +81,11 @@ class ShoplakeDbtCliResource(DbtCliResource):
 
     Measured on the 2-core machine with a 150-customer, 60-day shop (3,665 source rows; 38 models and
     203 tests), each `dbt build` in a fresh process after importing the definitions, as a step
-    does, alternating the two resources: the public DbtCliResource spent 32.0-32.9 CPU-seconds per
-    build, this resource 26.5-26.6, 5.9 s (18%) less; measured alone, `dbt --version` took 4.0-5.2 s
-    and the adapter 1.7-1.9 s. Every run that builds the models pays it once, whatever the shop's
-    size. The machine was shared and loaded (load 25-30), so CPU time is the figure, not wall time.
+    does, alternating the two resources (4 builds each): the public DbtCliResource spent 32.0-33.3
+    CPU-seconds per build (median 33.0), this resource 26.5-30.8 (median 27.2), 5.8 s (18%) less;
+    measured alone, `dbt --version` took 4.0-5.2 s and the adapter 1.7-1.9 s. Every run that builds
+    the models pays it once, whatever the shop's size. The machine was shared and loaded (load 19-30),
+    so CPU time is the figure, not wall time.
     """
 
     @cached_property
