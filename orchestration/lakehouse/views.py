@@ -11,11 +11,6 @@ many commits follow. Each reader opens its tables with its own policy and then c
 - the ML assets (ml_assets/lakehouse_data.py ``open_tables``): named prod tables, with the snapshot
   ids an MLflow run records as its lineage;
 - a staged snapshot waiting for its checks (write-audit-publish) is read through ``snapshot_ids``.
-
-Besides the source tables, ``prod.compliance_report`` reads two tables the orchestration writes:
-``raw.check_results`` (the check ledger, orchestration/lakehouse/ledger.py) and, once the fraud model
-has scored, ``raw.high_risk_transactions`` (a view of the published ``prod.high_risk_transactions``
-with the run that scored it).
 """
 
 from __future__ import annotations
@@ -28,8 +23,7 @@ from pyiceberg.table import Table as IcebergTable
 
 from orchestration.contract.schema import INVALID_VALUES, TABLES
 from orchestration.lakehouse import duckdb_extensions
-from orchestration.lakehouse.catalog import load_catalog, snapshot_property, table_or_none
-from orchestration.lakehouse.publish import PUBLISHED_BY_PROPERTY
+from orchestration.lakehouse.catalog import load_catalog, table_or_none
 from orchestration.settings import Settings
 
 
@@ -118,47 +112,11 @@ def refresh_raw_views(settings: Settings) -> dict[str, int | None]:
         }
         views = create_snapshot_views(con, found, extra_columns=kept, replace=True)
         snapshots = {name.removeprefix("raw."): view.snapshot_id for name, view in views.items()}
-        _create_audit_views(con, catalog, settings)
     finally:
         con.close()
     if missing:
         raise RawLayerMissing(
             f"raw tables {', '.join(missing)} have never been extracted: materialize the raw assets first "
-            "(`dagster asset materialize -m orchestration.definitions --select 'raw/*'`)"
+            "(`dg launch --job daily_refresh`, or the raw assets in the UI)"
         )
     return snapshots
-
-
-HIGH_RISK_TRANSACTIONS = "prod.high_risk_transactions"
-
-
-def refresh_audit_views(settings: Settings) -> None:
-    """Re-point ``raw.check_results`` (and ``raw.high_risk_transactions``) at their current snapshots."""
-    catalog = load_catalog(settings)
-    con = duckdb_extensions.connect(settings.duckdb_extension_dir, str(settings.duckdb_path))
-    try:
-        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-        _create_audit_views(con, catalog, settings)
-    finally:
-        con.close()
-
-
-def _create_audit_views(con, catalog, settings: Settings) -> None:
-    from orchestration.lakehouse.ledger import ensure_ledger  # the ledger's owner; imported late to keep layers apart
-
-    views = {"raw.check_results": ensure_ledger(settings)}
-    # each run's scan of every file under the home for card numbers (orchestration/lakehouse/home_scan.py)
-    home_scans = table_or_none(catalog, "raw.home_pan_scans")
-    if home_scans is not None and home_scans.current_snapshot() is not None:
-        views["raw.home_pan_scans"] = home_scans
-    extra = {}
-    scores = table_or_none(catalog, HIGH_RISK_TRANSACTIONS)
-    if scores is None or scores.current_snapshot() is None:
-        con.execute("DROP VIEW IF EXISTS raw.high_risk_transactions")
-    else:
-        scored_by = (snapshot_property(scores, PUBLISHED_BY_PROPERTY) or "unknown").replace("'", "''")
-        views["raw.high_risk_transactions"] = scores
-        extra["raw.high_risk_transactions"] = (
-            f"'{scored_by}' AS _scored_by_run_id, {scores.current_snapshot().snapshot_id} AS _snapshot_id"
-        )
-    create_snapshot_views(con, views, extra_columns=extra, replace=True)
