@@ -83,6 +83,7 @@ MODEL_STEPS: tuple[dg.AssetKey, ...] = (
     dg.AssetKey(["prod", "fraud_scores"]),
     dg.AssetKey(HIGH_RISK_TRANSACTIONS.split(".")),
     dg.AssetKey(["prod", "demand_forecast"]),
+    dg.AssetKey(["prod", "customer_segments"]),
 )
 SECTIONS = ("checks", "card_scan", "quarantine", "masking", "fraud", "models", "summary")
 
