@@ -75,6 +75,7 @@ def test_every_lakehouse_writer_op_is_in_a_writer_pool():
         "prod/reorder_suggestions",
         "prod/fraud_scores",
         "prod/high_risk_transactions",
+        "prod/customer_segments",
         "prod/compliance_report",  # from the ledgers and the published tables, never the DuckDB file
     }
     for key in own_table:

@@ -15,7 +15,7 @@ from ml_assets.segments import features as F
 from orchestration.lakehouse.catalog import iceberg_compatible, load_catalog, table_or_none
 from orchestration.lakehouse.ledger import record_model_outcome
 from orchestration.lakehouse.publish import write_table
-from orchestration.policies import DATA_SCIENCE_OWNER, PROD_FRESHNESS, WRITER_POOL, column_schema
+from orchestration.policies import DATA_SCIENCE_OWNER, PROD_FRESHNESS, column_schema, table_pool
 from orchestration.resources import LakehouseResource
 from orchestration.settings import Settings
 
@@ -44,9 +44,8 @@ def previous_table(settings: Settings):
 @dg.asset(
     key=["prod", "customer_segments"],
     output_required=False,
-    # The writer pool, like every prod table outside tests/test_schedules.py's list of tables published
-    # from their own pool; it writes only its own Iceberg table, so table_pool(TABLE) would also do.
-    pool=WRITER_POOL,
+    # it writes only its own Iceberg table, never the DuckDB file: its own pool, beside the other scores
+    pool=table_pool(TABLE),
     freshness_policy=PROD_FRESHNESS,
     group_name="ml",
     owners=[DATA_SCIENCE_OWNER],
