@@ -443,9 +443,7 @@ def scan_and_record(settings: Settings, scan_id: str) -> HomeScan:
 
 
 def _scanner_version() -> str:
-    import hashlib
-
     from orchestration.lakehouse import card_scan
+    from orchestration.lakehouse.digests import letters_digest
 
-    digest = hashlib.sha256(Path(card_scan.__file__).read_bytes() + Path(__file__).read_bytes())
-    return digest.hexdigest()[:16]
+    return letters_digest(Path(card_scan.__file__).read_bytes() + Path(__file__).read_bytes())

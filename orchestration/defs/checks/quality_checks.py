@@ -21,7 +21,6 @@ a failed blocking check skips the run's compliance report (compliance.py), whose
 this run's checks from the ledger.
 """
 
-import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from orchestration.defs.checks import audit, pandera_batches
 from orchestration.defs.checks.schemas_curated import CURATED_SCHEMAS, QUARANTINE_TABLES, quarantine_schema
 from orchestration.defs.checks.schemas_prod import PROD_SCHEMAS
 from orchestration.lakehouse.card_scan import scan_published_table
+from orchestration.lakehouse.digests import letters_digest
 from orchestration.lakehouse.home_scan import scan_and_record
 from orchestration.lakehouse.increments import Increment, files_since
 from orchestration.lakehouse.ledger import (
@@ -208,7 +208,7 @@ def schema_digest(schema: pa.DataFrameModel | pa.DataFrameSchema) -> str:
         f"{name}:{column.nullable}:{column.unique}:{[repr(check) for check in column.checks]}"
         for name, column in schema.columns.items()
     ]
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return letters_digest("\n".join(parts), 12)  # stored in the ledger, which the card scans read
 
 
 def validate_with_pandera(

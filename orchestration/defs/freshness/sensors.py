@@ -12,7 +12,6 @@ Assets are named by key and the job by name: this stage imports no other stage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 
@@ -20,6 +19,7 @@ import dagster as dg
 
 from orchestration.contract.database import SourceDatabase, SourceUnavailable
 from orchestration.defs.freshness.markers import changed_tables, read_markers
+from orchestration.lakehouse.digests import letters_digest
 from orchestration.policies import FRESHNESS_INTERVAL_S, FRESHNESS_JOB, FRESHNESS_TAG, WRITER_TAG
 from orchestration.resources import LakehouseResource
 
@@ -82,7 +82,7 @@ def source_changes(context: dg.SensorEvaluationContext, lakehouse: LakehouseReso
         f"source tables changed: {', '.join(changed)}; {len(selection)} assets to build "
         f"(markers read in {seconds * 1000:.0f} ms)"
     )
-    run_key = hashlib.sha256(json.dumps(markers, sort_keys=True).encode()).hexdigest()[:16]
+    run_key = letters_digest(json.dumps(markers, sort_keys=True))
     return dg.RunRequest(
         run_key=f"source-changes-{run_key}",
         asset_selection=selection,
