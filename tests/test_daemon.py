@@ -99,12 +99,9 @@ def kill_a_writer_run_holding_its_slot(env: dict, dagster_home: Path, tmp_path: 
     with open(tmp_path / "killed_run.log", "w") as log:
         process = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "dagster"),
-                "job",
-                "execute",
-                "-m",
-                "orchestration.definitions",
-                "-j",
+                str(Path(sys.executable).parent / "dg"),
+                "launch",
+                "--job",
                 "shoplake_all",
             ],
             cwd=PROJECT_ROOT,

@@ -144,7 +144,7 @@ def test_run_monitoring_sees_a_dead_worker_as_failed_and_an_unchecked_one_as_run
 # ---------------------------------------------------------------------------------------------------
 # Real runs of the code location, killed with SIGKILL and run again the way users run them.
 
-DAGSTER_BIN = str(Path(sys.executable).parent / "dagster")
+DG_BIN = str(Path(sys.executable).parent / "dg")  # runs the job in its own process, as `make demo` does
 RUN_TIMEOUT_S = 1500  # a run that waits on a dead run's pool slot waits for ever: fail instead
 
 
@@ -176,12 +176,12 @@ class Home:
             yield instance
 
     def start(self, *args: str) -> subprocess.Popen:
-        """A `dagster` command in its own process group (the run worker, its step processes, dbt)."""
+        """A `dg` command in its own process group (the run worker, its step processes, dbt)."""
         with open(self.root / "runs.log", "a") as log:
-            log.write(f"\n$ dagster {' '.join(args)}\n")
+            log.write(f"\n$ dg {' '.join(args)}\n")
             log.flush()
             return subprocess.Popen(
-                [DAGSTER_BIN, *args],
+                [DG_BIN, *args],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=log,
@@ -255,7 +255,7 @@ def test_a_run_killed_holding_the_writer_slot_does_not_block_the_next_run(tmp_pa
     from demo_shop.generate import ShopConfig
 
     home = Home.create(tmp_path / "lake", _generate(tmp_path / "gen", ShopConfig(customers=60, days=20, seed=3)))
-    extract = ("asset", "materialize", "-m", "orchestration.definitions", "--select", "raw/orders,raw/customers")
+    extract = ("launch", "--assets", "raw/orders,raw/customers")
 
     def extracting(home, instance, run_id, process):  # the extraction step has its writer slot
         return bool(events(instance, run_id, DagsterEventType.STEP_START, "extract_source_tables"))
@@ -284,8 +284,8 @@ def test_a_run_killed_holding_the_writer_slot_does_not_block_the_next_run(tmp_pa
 KILL_SHOP = {"customers": 300, "days": 200, "seed": 5}
 # A training step and the scoring step it feeds (on KILL_SHOP every family earns a first champion).
 TRAINING_STEP, SCORING_STEP = "ml__churn_model", "prod__churn_scores"
-ALL = ("job", "execute", "-m", "orchestration.definitions", "-j", "shoplake_all")
-RETRAIN = ("job", "execute", "-m", "orchestration.definitions", "-j", "weekly_retrain")
+ALL = ("launch", "--job", "shoplake_all")
+RETRAIN = ("launch", "--job", "weekly_retrain")
 # Columns that legitimately differ between two homes built from the same shop: when each row was
 # extracted (the raw row version's wall-clock time, carried into curated, quarantine and the facts),
 # and the registry's number of the model version that scored a row (a run killed after registering a
