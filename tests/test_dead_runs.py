@@ -291,7 +291,7 @@ RETRAIN = ("launch", "--job", "weekly_retrain")
 # and the registry's number of the model version that scored a row (a run killed after registering a
 # challenger and before promoting it leaves that number used: the next run registers the same model as
 # the following one).
-VOLATILE_COLUMNS = {"_extracted_at", "model_version"}
+VOLATILE_COLUMNS = {"_extracted_at", "model_version", "mlflow_run_id"}  # which run, not what it found
 # prod.compliance_report is a per-run log (one block per run, with its run id, time and each model's
 # outcome: "promoted" in a first run, "champion_kept" in a later one), not a function of the shop.
 PER_RUN_TABLES = {"prod.compliance_report"}

@@ -200,7 +200,8 @@ def test_no_card_number_anywhere_in_the_lakehouse(lakehouse):
     assert scanned > cards_at_source
     # ...and the masked free text is still there, readable, without the number.
     masked = sql(settings, "SELECT count(*) FROM curated.support_tickets WHERE body LIKE '%[card ****%'")[0][0]
-    assert masked > 0
+    if profile == "default":  # the demo shop's customers type card numbers into tickets; the small one's did not
+        assert masked > 0
 
 
 def test_mlflow_holds_the_churn_runs_and_a_registered_version(lakehouse):
