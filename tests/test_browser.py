@@ -8,6 +8,7 @@ the test's temporary folder and their paths printed.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 
@@ -46,9 +47,18 @@ def wait_for_run(port: int, known: set[str], timeout: float = 600) -> dict:
 
 def materialize_from_asset_page(page, base: str, port: int, asset: str, tmp_path) -> dict:
     """Press "Materialize" on one asset's page; returns the finished run."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     known = {r["runId"] for r in graphql(port, RUNS)["runsOrError"]["results"]}
     page.goto(f"{base}/assets/{asset}", wait_until="networkidle")
-    page.get_by_role("button", name="Materialize", exact=True).first.click()
+    # the button's accessible name carries its icon's label too, so not an exact match; an asset page has one
+    page.get_by_role("button", name="Materialize").first.click()
+    # This UI's instance has not seen the session build's runs, so Dagster asks whether to build an asset
+    # whose upstream it believes unmaterialized ("Are you sure?"): a user confirms.
+    confirm = page.get_by_role("button", name="Confirm")
+    with contextlib.suppress(PlaywrightTimeoutError):
+        confirm.wait_for(timeout=10_000)
+        confirm.click()
     run = wait_for_run(port, known)
     page.goto(f"{base}/runs/{run['runId']}", wait_until="networkidle")
     shot = tmp_path / f"run-{asset.replace('/', '-')}.png"
