@@ -6,6 +6,10 @@ Each rule's name is what users see in ``quarantine.<table>.rule`` and in the com
 
 from __future__ import annotations
 
+from orchestration.contract.schema import TABLES
+
+ALL_TABLES = tuple(table.name for table in TABLES)  # rules every source table is held to
+
 QUARANTINE = "quarantine"  # the row is moved to quarantine.<table>
 MASK = "mask"  # the value is masked in flight; the row stays
 
@@ -13,21 +17,7 @@ MASK = "mask"  # the value is masked in flight; the row stays
 RULES: dict[str, tuple[tuple[str, ...], str, str]] = {
     "malformed_email": (("customers",), QUARANTINE, "email is present but not a valid address"),
     "null_required_field": (
-        (
-            "customers",
-            "categories",
-            "products",
-            "inventory",
-            "promotions",
-            "orders",
-            "order_items",
-            "payments",
-            "shipments",
-            "returns",
-            "support_tickets",
-            "web_events",
-            "fx_rates",
-        ),
+        ALL_TABLES,
         QUARANTINE,
         "a field the business needs is NULL (customers.email, orders.customer_id, orders.ordered_at, "
         "order_items.product_id, and every NOT NULL column, where a zero date arrives as NULL)",
@@ -69,21 +59,7 @@ RULES: dict[str, tuple[tuple[str, ...], str, str]] = {
         "for a bad one), a country or currency code, card details, an empty name, code or session",
     ),
     "out_of_range": (
-        (
-            "customers",
-            "categories",
-            "products",
-            "inventory",
-            "promotions",
-            "orders",
-            "order_items",
-            "payments",
-            "shipments",
-            "returns",
-            "support_tickets",
-            "fx_rates",
-            "web_events",
-        ),
+        ALL_TABLES,
         QUARANTINE,
         "a number outside what the business allows: a key or reference below 1, a negative amount, price "
         "(0.00 is a free item) or discount, a list price of 0, a rating outside 1-5, a discount outside "
